@@ -1,0 +1,2 @@
+/** @citysense/algorithms: see README.md; this package has no code yet. */
+export {};

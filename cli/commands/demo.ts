@@ -1,0 +1,158 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Hub } from '@citysense/cloud-hub';
+import { rootLogger } from '@citysense/protocol';
+import { Type } from '@sinclair/typebox';
+import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { prepareGateway } from '../fleet.ts';
+import { HubClient } from '../hub-client.ts';
+import type { Command } from '../main.ts';
+import { untilSignal } from '../signals.ts';
+import { hubConfigFrom } from './hub.ts';
+
+const DemoOptionsSchema = Type.Object({
+  gateways: Type.Integer({
+    minimum: 1,
+    maximum: 50,
+    default: 3,
+    description: 'simulated lamp-pole gateways to run',
+  }),
+  dataDir: Type.String({ default: './data', description: 'hub database, admin token and gateway state' }),
+  httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'hub HTTP port' }),
+  mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'hub MQTT port' }),
+  intervalMs: Type.Integer({
+    minimum: 100,
+    default: 2000,
+    description: 'sensor sampling interval of the simulated poles',
+  }),
+});
+type DemoOptions = {
+  gateways: number;
+  dataDir: string;
+  httpPort: number;
+  mqttPort: number;
+  intervalMs: number;
+};
+const demoOptions = optionsOf(DemoOptionsSchema);
+
+const CLI = fileURLToPath(new URL('../../bin/citysense.mjs', import.meta.url));
+
+/** One supervised agent child process. */
+class GatewayProcess {
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  constructor(
+    readonly id: string,
+    readonly args: string[],
+    readonly logFile: string,
+  ) {}
+
+  start(): void {
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, [CLI, 'agent', ...this.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.on('exit', (code, signal) => {
+      if (this.#stopping) return;
+      console.log(`gateway ${this.id} exited (${signal ?? code}); restarting in 2 s — see ${this.logFile}`);
+      setTimeout(() => !this.#stopping && this.start(), 2000).unref();
+    });
+    this.#child = child;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** `citysense demo` (what `npm start` runs): hub + embedded broker and database + simulated gateways. */
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run the hub with embedded broker and database plus a fleet of simulated lamp-pole gateways',
+  async run(argv) {
+    const args = parseArgs(argv, demoOptions);
+    if (args.help) {
+      console.log(renderHelp('Usage: citysense demo [options]', demoCommand.summary, demoOptions));
+      return 0;
+    }
+    const o = loadConfig<DemoOptions>(DemoOptionsSchema, demoOptions, args, process.env);
+    const dataDir = resolve(o.dataDir);
+    const { config } = hubConfigFrom([
+      '--data-dir',
+      dataDir,
+      '--http-port',
+      String(o.httpPort),
+      '--mqtt-port',
+      String(o.mqttPort),
+    ]);
+    const hub = new Hub(config, rootLogger);
+    console.log('starting the citysense hub (embedded MQTT broker and TimescaleDB)...');
+    const endpoints = await hub.start();
+    const hubUrl = `http://127.0.0.1:${new URL(endpoints.httpUrl).port}`;
+    const client = new HubClient(hubUrl, endpoints.adminToken.token);
+
+    const gateways: GatewayProcess[] = [];
+    for (let i = 1; i <= o.gateways; i++) {
+      const g = await prepareGateway(client, hubUrl, join(dataDir, 'gateways'), i, o.intervalMs);
+      const agentArgs = ['--config', g.configFile, ...(g.token ? ['--token', g.token] : [])];
+      const gw = new GatewayProcess(g.id, agentArgs, join(g.stateDir, 'agent.log'));
+      gw.start();
+      gateways.push(gw);
+    }
+
+    const tokenShown =
+      endpoints.adminToken.source === 'config' ? '(from CITYSENSE_ADMIN_TOKEN)' : endpoints.adminToken.token;
+    const auth = `-H "Authorization: Bearer ${endpoints.adminToken.source === 'config' ? '$CITYSENSE_ADMIN_TOKEN' : endpoints.adminToken.token}"`;
+    console.log(`
+citysense demo is running: ${o.gateways} simulated lamp-pole gateways, each its own agent process
+with its own identity and disk spool, streaming Sparkplug B over MQTT into TimescaleDB.
+
+  API docs     ${endpoints.httpUrl}/docs
+  metrics      ${endpoints.httpUrl}/metrics
+  MQTT         ${endpoints.mqttUrl}  (ws: ws://localhost:${new URL(endpoints.httpUrl).port}/mqtt)
+  admin token  ${tokenShown}
+  data         ${dataDir}  (gateway logs in ${join(dataDir, 'gateways', '<id>', 'agent.log')})
+
+Three things to try:
+  1. The fleet, online state and latest health:
+       curl -s ${auth} ${endpoints.httpUrl}/v1/nodes
+  2. PM2.5 on pole-001, raw and in 5-minute buckets:
+       curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5'
+       curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5&bucket=5m'
+  3. Enrol another gateway by hand:
+       npx citysense token create --name pole-100
+       npx citysense agent --hub ${endpoints.httpUrl} --token <token> --state-dir ./data/gateways/pole-100
+
+Ctrl-C stops everything; the next 'npm start' reuses the data and identities.
+`);
+    const committed = () => hub.metrics.readingsCommitted.get();
+    let last = committed();
+    const ticker = setInterval(async () => {
+      const now = committed();
+      const nodes = await client.request<Array<{ status: string }>>('GET', '/v1/nodes').catch(() => []);
+      console.log(
+        `${new Date().toLocaleTimeString()}  nodes online ${nodes.filter((n) => n.status === 'online').length}/${nodes.length}  readings stored ${now} (+${now - last})`,
+      );
+      last = now;
+    }, 15_000);
+
+    await untilSignal();
+    clearInterval(ticker);
+    console.log('stopping gateways and hub...');
+    await Promise.all(gateways.map((g) => g.stop()));
+    await hub.stop();
+    console.log('stopped.');
+    return 0;
+  },
+};

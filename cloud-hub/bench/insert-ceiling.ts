@@ -1,0 +1,68 @@
+/**
+ * The raw insert ceiling of a database: `ReadingStore.insertReadings` (one
+ * `INSERT … SELECT FROM unnest(…)` per batch) with every array built before the
+ * clock starts. The ingest benchmark divides its end-to-end rate by this.
+ */
+import { randomUUID } from 'node:crypto';
+import { DataType, QualityCode } from '@citysense/protocol';
+import type { Database } from '../src/storage/database.ts';
+import { type ReadingRows, ReadingStore } from '../src/telemetry/reading-store.ts';
+
+/** Options of `measureInsertCeiling`. */
+export interface InsertCeilingOptions {
+  /** Rows per statement; default 5,000. */
+  batchRows?: number;
+  /** Distinct series the rows are spread over; default 100. */
+  series?: number;
+}
+
+/** The measured ceiling. */
+export interface InsertCeiling {
+  rowsPerSecond: number;
+  rows: number;
+  seconds: number;
+}
+
+/** Inserts `rows` readings into fresh series of a migrated database and reports rows/s. */
+export async function measureInsertCeiling(
+  db: Database,
+  rows: number,
+  options: InsertCeilingOptions = {},
+): Promise<InsertCeiling> {
+  const batchRows = options.batchRows ?? 5_000;
+  const seriesCount = options.series ?? 100;
+  const store = new ReadingStore(db);
+  // A node id no agent uses, so the rows never mix with real data or earlier runs.
+  const node = `bench-ceiling-${randomUUID()}`;
+  const ids = await store.resolveSeries(
+    Array.from({ length: seriesCount }, (_, i) => ({
+      node,
+      device: '',
+      metric: `m${i}`,
+      datatype: DataType.Double,
+    })),
+  );
+
+  // Recent timestamps (last day) land in uncompressed chunks like live ingest; 1 ms apart per row.
+  const start = Date.now() - 86_400_000;
+  const batches: ReadingRows[] = [];
+  for (let offset = 0; offset < rows; offset += batchRows) {
+    const n = Math.min(batchRows, rows - offset);
+    const batch: ReadingRows = { time: [], seriesId: [], value: [], textValue: [], quality: [] };
+    for (let i = 0; i < n; i++) {
+      const row = offset + i;
+      batch.time.push(start + row);
+      batch.seriesId.push(ids[row % ids.length] ?? 0);
+      batch.value.push(row % 1000);
+      batch.textValue.push(null);
+      batch.quality.push(QualityCode.good);
+    }
+    batches.push(batch);
+  }
+
+  const started = performance.now();
+  let inserted = 0;
+  for (const batch of batches) inserted += await store.insertReadings(batch);
+  const seconds = (performance.now() - started) / 1000;
+  return { rowsPerSecond: inserted / seconds, rows: inserted, seconds };
+}

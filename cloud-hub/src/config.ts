@@ -1,0 +1,82 @@
+import { type Static, Type } from '@sinclair/typebox';
+
+/** Configuration of `citysense hub`: one document, validated at start, then frozen. */
+export const HubConfigSchema = Type.Object(
+  {
+    httpHost: Type.String({ default: '0.0.0.0', description: 'HTTP API bind address' }),
+    httpPort: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 8080,
+      description: 'HTTP API port (also MQTT over websockets at /mqtt)',
+    }),
+    mqttHost: Type.String({ default: '0.0.0.0', description: 'embedded MQTT broker bind address' }),
+    mqttPort: Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      default: 1883,
+      description: 'embedded MQTT broker TCP port',
+    }),
+    dataDir: Type.String({ default: './data', description: 'embedded database and admin token live here' }),
+    databaseUrl: Type.Optional(
+      Type.String({
+        pattern: '^postgres(ql)?://',
+        description: 'PostgreSQL/TimescaleDB server instead of the embedded database (env DATABASE_URL)',
+      }),
+    ),
+    mqttUrl: Type.Optional(
+      Type.String({
+        pattern: '^(mqtts?|wss?)://',
+        description: 'external MQTT broker instead of the embedded one (env MQTT_URL)',
+      }),
+    ),
+    publicMqttUrl: Type.Optional(
+      Type.String({
+        pattern: '^(mqtts?|wss?)://',
+        description:
+          'MQTT URL handed to enrolling nodes (default: the host they used for HTTP, port mqttPort)',
+      }),
+    ),
+    groupId: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$',
+      default: 'city',
+      description: 'Sparkplug group id of this hub',
+    }),
+    hubId: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$',
+      default: 'citysense-hub',
+      description: 'Sparkplug host application id (STATE topic)',
+    }),
+    adminToken: Type.Optional(
+      Type.String({
+        minLength: 16,
+        description: 'admin bearer token (env CITYSENSE_ADMIN_TOKEN); generated into the data dir if unset',
+      }),
+    ),
+    maxPayloadBytes: Type.Integer({
+      minimum: 1024,
+      default: 1_048_576,
+      description: 'largest accepted MQTT payload',
+    }),
+    ingestBatchRows: Type.Integer({ minimum: 1, default: 10_000, description: 'rows per database insert' }),
+    ingestFlushMs: Type.Integer({
+      minimum: 1,
+      default: 50,
+      description: 'longest wait before a partial batch is written',
+    }),
+    ingestBufferRows: Type.Integer({
+      minimum: 1,
+      default: 100_000,
+      description: 'buffered rows above which input is held back',
+    }),
+    maintenanceIntervalMs: Type.Integer({
+      minimum: 1000,
+      default: 60_000,
+      description: 'embedded database: how often TimescaleDB jobs run',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** Validated hub configuration. */
+export type HubConfig = Static<typeof HubConfigSchema>;

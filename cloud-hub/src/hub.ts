@@ -1,0 +1,285 @@
+import { componentLogger, errorMessage, type Logger } from '@citysense/protocol';
+import type { FastifyInstance } from 'fastify';
+import { type AdminToken, resolveAdminToken } from './admin-token.ts';
+import { EmbeddedBroker } from './broker/embedded-broker.ts';
+import { ExternalBus } from './broker/external-bus.ts';
+import type { MessageBus } from './broker/message-bus.ts';
+import type { HubConfig } from './config.ts';
+import { DataDirLock } from './data-dir-lock.ts';
+import { createHubMetrics, Gauge, type HubMetrics } from './http/metrics.ts';
+import { opsRoutes } from './http/ops-routes.ts';
+import { createHttpServer } from './http/server.ts';
+import { EnrollmentService } from './registry/enrollment.ts';
+import { NodeRegistry } from './registry/node-registry.ts';
+import { registryRoutes } from './registry/routes.ts';
+import { TokenStore } from './registry/token-store.ts';
+import type { Database } from './storage/database.ts';
+import { StorageMaintenance } from './storage/maintenance.ts';
+import { migrate } from './storage/migrate.ts';
+import { openDatabase } from './storage/open.ts';
+import { BatchWriter } from './telemetry/batch-writer.ts';
+import { ReadingStore } from './telemetry/reading-store.ts';
+import { telemetryRoutes } from './telemetry/routes.ts';
+import { type LatestHealth, SparkplugHost } from './telemetry/sparkplug-host.ts';
+import { HUB_VERSION } from './version.ts';
+
+/** Where a running hub can be reached. */
+export interface HubEndpoints {
+  httpUrl: string;
+  mqttUrl: string;
+  adminToken: AdminToken;
+}
+
+/**
+ * The citysense hub: storage, MQTT (embedded broker or external), the Sparkplug
+ * host that ingests telemetry, and the HTTP API. Components start in order and
+ * stop in reverse.
+ */
+export class Hub {
+  readonly config: Readonly<HubConfig>;
+  readonly #log: Logger;
+  readonly metrics: HubMetrics = createHubMetrics();
+  #db: Database | undefined;
+  #lock: DataDirLock | undefined;
+  #maintenance: StorageMaintenance | undefined;
+  #broker: EmbeddedBroker | undefined;
+  #external: ExternalBus | undefined;
+  #writer: BatchWriter | undefined;
+  #host: SparkplugHost | undefined;
+  #http: FastifyInstance | undefined;
+  #endpoints: HubEndpoints | undefined;
+  #starting: Promise<HubEndpoints> | undefined;
+
+  constructor(config: HubConfig, logger?: Logger) {
+    this.config = Object.freeze({ ...config });
+    this.#log = componentLogger('hub', logger);
+  }
+
+  /** The database, once started. */
+  get db(): Database {
+    if (!this.#db) throw new Error('hub is not started');
+    return this.#db;
+  }
+
+  /** Endpoints, once started. */
+  get endpoints(): HubEndpoints {
+    if (!this.#endpoints) throw new Error('hub is not started');
+    return this.#endpoints;
+  }
+
+  /** Starts every component; idempotent. */
+  start(): Promise<HubEndpoints> {
+    this.#starting ??= this.#start().catch(async (err: unknown) => {
+      this.#log.error({ err: errorMessage(err) }, 'hub failed to start; stopping what started');
+      await this.stop();
+      this.#starting = undefined;
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<HubEndpoints> {
+    const c = this.config;
+    const startedAt = Date.now();
+    if (!c.databaseUrl) {
+      this.#lock = new DataDirLock(c.dataDir);
+      await this.#lock.acquire();
+    }
+    const adminToken = await resolveAdminToken(c.adminToken, c.dataDir);
+    const db = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir, logger: this.#log });
+    this.#db = db;
+    await migrate(db, this.#log);
+    this.#maintenance = new StorageMaintenance(db, {
+      intervalMs: c.maintenanceIntervalMs,
+      logger: this.#log,
+    });
+    await this.#maintenance.start();
+
+    const registry = new NodeRegistry(db, c.groupId);
+    await registry.load();
+    const tokens = new TokenStore(db);
+    const enrollment = new EnrollmentService(db, tokens, registry, c.hubId, this.#log);
+    const store = new ReadingStore(db);
+
+    let bus: MessageBus;
+    if (c.mqttUrl) {
+      this.#external = new ExternalBus({
+        url: c.mqttUrl,
+        shareGroup: `citysense-${c.groupId}`,
+        will: {
+          topic: `spBv1.0/STATE/${c.hubId}`,
+          payload: JSON.stringify({ online: false, timestamp: Date.now() }),
+        },
+        logger: this.#log,
+      });
+      await this.#external.start();
+      bus = this.#external;
+    } else {
+      // With the embedded broker no node can be connected before we are: start from offline.
+      await registry.markAllOffline();
+      this.#broker = new EmbeddedBroker({
+        host: c.mqttHost,
+        port: c.mqttPort,
+        groupId: c.groupId,
+        hubUsername: c.hubId,
+        adminToken: adminToken.token,
+        maxPayloadBytes: c.maxPayloadBytes,
+        credentials: registry,
+        metrics: this.metrics,
+        logger: this.#log,
+      });
+      await this.#broker.start();
+      bus = this.#broker;
+    }
+
+    let host: SparkplugHost | undefined;
+    const writer = new BatchWriter({
+      store,
+      metrics: this.metrics,
+      maxBatchRows: c.ingestBatchRows,
+      flushIntervalMs: c.ingestFlushMs,
+      maxBufferedRows: c.ingestBufferRows,
+      onCommit: (committed) => host?.acknowledge(committed),
+      logger: this.#log,
+    });
+    this.#writer = writer;
+    host = new SparkplugHost({
+      hostId: c.hubId,
+      groupId: c.groupId,
+      bus,
+      registry,
+      store,
+      writer,
+      metrics: this.metrics,
+      checkSeq: bus.mode === 'embedded',
+      logger: this.#log,
+    });
+    this.#host = host;
+    this.#registerGauges(host, bus, writer);
+    await host.start();
+
+    const http = await createHttpServer({
+      adminToken: adminToken.token,
+      logger: this.#log,
+      version: HUB_VERSION,
+    });
+    this.#http = http;
+    const mqttPort = this.#broker?.port ?? c.mqttPort;
+    await opsRoutes(http, {
+      db,
+      bus,
+      registry: this.metrics.registry,
+      version: HUB_VERSION,
+      startedAt,
+      onlineNodes: () => host.onlineNodes(),
+    });
+    await registryRoutes(http, {
+      tokens,
+      registry,
+      enrollment,
+      host,
+      store,
+      bus,
+      publicMqttUrl: c.publicMqttUrl ?? null,
+      mqttPort,
+    });
+    await telemetryRoutes(http, { store });
+    await http.listen({ host: c.httpHost, port: c.httpPort });
+    this.#broker?.attachWebSocket(http.server);
+    const address = http.server.address();
+    const httpPort = address && typeof address === 'object' ? address.port : c.httpPort;
+    const shownHost = c.httpHost === '0.0.0.0' ? 'localhost' : c.httpHost;
+    this.#endpoints = {
+      httpUrl: `http://${shownHost}:${httpPort}`,
+      mqttUrl: c.mqttUrl ?? `mqtt://${c.mqttHost === '0.0.0.0' ? 'localhost' : c.mqttHost}:${mqttPort}`,
+      adminToken,
+    };
+    this.#log.info(
+      { http: this.#endpoints.httpUrl, mqtt: this.#endpoints.mqttUrl, db: db.features.engine },
+      'hub started',
+    );
+    return this.#endpoints;
+  }
+
+  #registerGauges(host: SparkplugHost, bus: MessageBus, writer: BatchWriter): void {
+    const r = this.metrics.registry;
+    r.register(
+      new Gauge('citysense_nodes_online', 'Nodes with a live Sparkplug session', () => [
+        [undefined, host.onlineNodes()],
+      ]),
+    );
+    r.register(
+      new Gauge('citysense_mqtt_clients', 'Connected MQTT clients', () => [
+        [undefined, bus.connectedClients()],
+      ]),
+    );
+    r.register(
+      new Gauge('citysense_ingest_buffered_rows', 'Rows waiting for the database', () => [
+        [undefined, writer.bufferedRows],
+      ]),
+    );
+    const perNode = (pick: (h: LatestHealth) => number | undefined) => () =>
+      [...host.latestHealth()].flatMap(([node, h]): Array<[Record<string, string>, number]> => {
+        const v = pick(h);
+        return v === undefined ? [] : [[{ node }, v]];
+      });
+    r.register(
+      new Gauge(
+        'citysense_node_spool_bytes',
+        'Spool bytes reported by each node',
+        perNode((h) => h.spoolBytes),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_node_spool_records',
+        'Spool records reported by each node',
+        perNode((h) => h.spoolRecords),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_node_spool_age_seconds',
+        'Age of the oldest spooled record per node',
+        perNode((h) => h.spoolAgeS),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_node_dropped_records',
+        'Records dropped by full spools per node',
+        perNode((h) => h.droppedRecords),
+      ),
+    );
+  }
+
+  /** Stops in reverse order; idempotent; flushes what was accepted. */
+  async stop(): Promise<void> {
+    const steps: Array<[string, () => Promise<void> | undefined]> = [
+      ['http', () => this.#http?.close()],
+      ['sparkplug host', () => this.#host?.stop()],
+      ['batch writer', () => this.#writer?.stop()],
+      ['mqtt', () => this.#broker?.stop() ?? this.#external?.stop()],
+      ['maintenance', () => this.#maintenance?.stop()],
+      ['database', () => this.#db?.close()],
+      ['data dir lock', () => this.#lock?.release()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.#log.warn({ component: name, err: errorMessage(err) }, 'error while stopping');
+      }
+    }
+    this.#http = undefined;
+    this.#host = undefined;
+    this.#writer = undefined;
+    this.#broker = undefined;
+    this.#external = undefined;
+    this.#maintenance = undefined;
+    this.#db = undefined;
+    this.#lock = undefined;
+    this.#endpoints = undefined;
+    this.#starting = undefined;
+  }
+}

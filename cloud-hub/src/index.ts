@@ -1,0 +1,5 @@
+/** @citysense/cloud-hub: the hub (HTTP API, MQTT, storage, Sparkplug host). */
+export { adminTokenPath } from './admin-token.ts';
+export { type HubConfig, HubConfigSchema } from './config.ts';
+export { Hub, type HubEndpoints } from './hub.ts';
+export { HUB_VERSION } from './version.ts';

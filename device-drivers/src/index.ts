@@ -1,0 +1,10 @@
+/**
+ * @citysense/device-drivers: the driver interface, the emitter and config helpers
+ * drivers share, and conformance checks. The vitest contract suite lives in
+ * `./contract.ts` and is imported by tests only (runtime code must not load vitest).
+ */
+export * from './config.ts';
+export * from './conformance.ts';
+export * from './driver.ts';
+export * from './lifecycle.ts';
+export * from './typed-emitter.ts';

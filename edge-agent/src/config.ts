@@ -1,0 +1,183 @@
+import { CitysenseError } from '@citysense/protocol';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const MiB = 1024 * 1024;
+
+/** Driver types the agent can host; each maps to one factory in the driver registry. */
+export const DRIVER_TYPES = ['lamp-pole-sim', 'load-generator'] as const;
+
+/** One driver instance to run. */
+export const DriverConfig = Type.Object(
+  {
+    type: Type.Union(
+      DRIVER_TYPES.map((t) => Type.Literal(t)),
+      { description: 'Driver type, one of the registry keys' },
+    ),
+    id: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$',
+      description: 'Driver instance id, unique in the agent',
+    }),
+    options: Type.Record(Type.String(), Type.Unknown(), {
+      default: {},
+      description: 'Passed to the driver factory',
+    }),
+  },
+  { additionalProperties: false },
+);
+/** One driver instance to run. */
+export type DriverConfig = Static<typeof DriverConfig>;
+
+/** WGS84 position of the pole the box is mounted on. */
+export const Location = Type.Object(
+  {
+    lon: Type.Number({ minimum: -180, maximum: 180 }),
+    lat: Type.Number({ minimum: -90, maximum: 90 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The edge agent's whole configuration document; every field has a default except `token`. */
+export const AgentConfig = Type.Object(
+  {
+    hubUrl: Type.String({
+      default: 'http://localhost:8080',
+      description: 'Base URL of the cloud hub (http or https)',
+    }),
+    token: Type.Optional(
+      Type.String({ minLength: 1, description: 'One-time enrolment token; ignored once enrolled' }),
+    ),
+    stateDir: Type.String({
+      minLength: 1,
+      default: './data/agent',
+      description: 'Identity, bdSeq and spool live here',
+    }),
+    name: Type.Optional(Type.String({ minLength: 1 })),
+    location: Type.Optional(Location),
+    poleId: Type.Optional(Type.String({ minLength: 1 })),
+    spool: Type.Object(
+      {
+        maxBytes: Type.Integer({ minimum: MiB, default: 256 * MiB }),
+        policy: Type.Union([Type.Literal('drop-oldest'), Type.Literal('reject-new')], {
+          default: 'drop-oldest',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    uplink: Type.Object(
+      {
+        window: Type.Integer({
+          minimum: 1,
+          maximum: 65_536,
+          default: 512,
+          description: 'Max unacked records in flight',
+        }),
+        ackTimeoutMs: Type.Integer({ minimum: 100, default: 15_000 }),
+        backoff: Type.Object(
+          {
+            initialMs: Type.Integer({ minimum: 1, default: 500 }),
+            maxMs: Type.Integer({ minimum: 1, default: 30_000 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    healthIntervalMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    drivers: Type.Array(DriverConfig, {
+      default: [{ type: 'lamp-pole-sim', id: 'lamp-pole-sim', options: {} }],
+    }),
+  },
+  { additionalProperties: false },
+);
+/** The edge agent's resolved configuration. */
+export type AgentConfig = Static<typeof AgentConfig>;
+
+/** One configuration problem, with a JSON pointer to the offending field. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+/** A deep-partial config as the CLI assembles it from flags, env and file. */
+export type AgentConfigInput = Record<string, unknown>;
+
+function literalChoices(schema: TSchema): string[] | null {
+  const anyOf = (schema as { anyOf?: Array<{ const?: unknown }> }).anyOf;
+  if (!anyOf?.every((s) => typeof s.const === 'string')) return null;
+  return anyOf.map((s) => String(s.const));
+}
+
+function problemsOf(value: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const e of Value.Errors(AgentConfig, value)) {
+    const choices = literalChoices(e.schema);
+    problems.push({
+      path: e.path || '/',
+      message: choices ? `must be one of ${choices.join(', ')}` : e.message,
+    });
+  }
+  return problems;
+}
+
+/** Cross-field checks; tolerant of a structurally invalid document so all problems come out together. */
+function semanticProblems(config: Partial<AgentConfig>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (typeof config.hubUrl === 'string' && !isHttpUrl(config.hubUrl)) {
+    problems.push({
+      path: '/hubUrl',
+      message: 'must be an http:// or https:// URL, e.g. https://hub.example.city',
+    });
+  }
+  const backoff = config.uplink?.backoff;
+  if (backoff && typeof backoff.maxMs === 'number' && backoff.maxMs < backoff.initialMs) {
+    problems.push({ path: '/uplink/backoff/maxMs', message: 'must be at least uplink.backoff.initialMs' });
+  }
+  const seen = new Set<string>();
+  if (Array.isArray(config.drivers)) {
+    config.drivers.forEach((d, i) => {
+      if (typeof d?.id !== 'string') return;
+      if (seen.has(d.id))
+        problems.push({ path: `/drivers/${i}/id`, message: `duplicate driver id "${d.id}"` });
+      seen.add(d.id);
+    });
+  }
+  return problems;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Applies defaults to `input`, validates it and returns a frozen config. Every
+ * problem is reported at once in one CS_ERR_CONFIG_INVALID error (details: ConfigProblem[]).
+ */
+export function resolveAgentConfig(input: AgentConfigInput = {}): Readonly<AgentConfig> {
+  const value = Value.Default(AgentConfig, structuredClone(input));
+  const problems = problemsOf(value);
+  problems.push(...semanticProblems(value as Partial<AgentConfig>));
+  if (problems.length > 0) {
+    const list = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    throw new CitysenseError(
+      'CS_ERR_CONFIG_INVALID',
+      `agent configuration has ${problems.length} problem(s), fix them and start again: ${list}`,
+      400,
+      problems,
+    );
+  }
+  return deepFreeze(value as AgentConfig);
+}

@@ -1,0 +1,16 @@
+import type { DriverRegistry } from './driver-host.ts';
+
+/**
+ * Built-in driver types. Modules load lazily, so an agent configured without a
+ * simulator never imports it. Options are validated by each driver's `start`.
+ */
+export const builtinDrivers: DriverRegistry = {
+  'lamp-pole-sim': async ({ id, options, logger }) => {
+    const { LampPoleSimulator } = await import('@citysense/simulators');
+    return new LampPoleSimulator({ id, config: { ...options }, logger });
+  },
+  'load-generator': async ({ id, options, logger }) => {
+    const { LoadGenerator } = await import('@citysense/simulators');
+    return new LoadGenerator({ id, config: { ...options }, logger });
+  },
+};

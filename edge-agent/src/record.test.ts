@@ -1,0 +1,60 @@
+import { componentLogger, DataType } from '@citysense/protocol';
+import { describe, expect, it } from 'vitest';
+import { decodeRecord, encodeRecord } from './record.ts';
+import { TelemetryRecorder } from './recorder.ts';
+
+describe('spool records', () => {
+  it('round-trips a device record with names, datatypes, timestamps and quality', () => {
+    const bytes = encodeRecord({
+      device: 'P-1.air',
+      metrics: [
+        { name: 'PM2.5', datatype: DataType.Double, timestamp: 1_700_000_000_123, value: 12.5 },
+        {
+          name: 'Level',
+          datatype: DataType.Int64,
+          timestamp: 1_700_000_000_123,
+          value: -3,
+          properties: { Quality: 64 },
+        },
+      ],
+    });
+    const r = decodeRecord(bytes);
+    expect(r.device).toBe('P-1.air');
+    expect(r.metrics.map((m) => [m.name, m.datatype, m.timestamp, m.value, m.properties?.Quality])).toEqual([
+      ['PM2.5', DataType.Double, 1_700_000_000_123, 12.5, undefined],
+      ['Level', DataType.Int64, 1_700_000_000_123, -3, 64],
+    ]);
+    expect(decodeRecord(encodeRecord({ device: null, metrics: [] })).device).toBeNull();
+  });
+
+  it('refuses bytes it did not write', () => {
+    expect(() => decodeRecord(new Uint8Array([9, 0]))).toThrow(
+      expect.objectContaining({ code: 'CS_ERR_RECORD_DECODE' }),
+    );
+  });
+
+  it('groups a batch per device and records a value of the wrong type as bad', async () => {
+    const appended: Uint8Array[][] = [];
+    const recorder = new TelemetryRecorder({
+      sink: {
+        appendMany: async (p) => {
+          appended.push(p);
+          return p.map((_, i) => i);
+        },
+      },
+      metricType: (_d, m) => (m === 'Count' ? 'int' : 'double'),
+      logger: componentLogger('recorder'),
+    });
+    recorder.recordReadings([
+      { device: 'a', metric: 'Temp', time: 1, value: 'hot', quality: 'good' },
+      { device: 'b', metric: 'Count', time: 1, value: 7.4, quality: 'good' },
+      { device: 'a', metric: 'Count', time: 2, value: 3, quality: 'bad' },
+    ]);
+    await recorder.flush();
+    const records = (appended[0] ?? []).map(decodeRecord);
+    expect(records.map((r) => r.device)).toEqual(['a', 'b']);
+    expect(records[0]?.metrics[0]).toMatchObject({ name: 'Temp', value: null, properties: { Quality: 0 } });
+    expect(records[0]?.metrics[1]).toMatchObject({ name: 'Count', value: 3, properties: { Quality: 0 } });
+    expect(records[1]?.metrics[0]).toMatchObject({ name: 'Count', datatype: DataType.Int64, value: 7 });
+  });
+});

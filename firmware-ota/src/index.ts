@@ -1,0 +1,2 @@
+/** @citysense/firmware-ota: see README.md; this package has no code yet. */
+export {};

@@ -1,0 +1,7 @@
+/** @citysense/protocol: wire formats and the small shared kernel (errors, logging, crypto). */
+export * from './crypto.ts';
+export * from './errors.ts';
+export * from './log.ts';
+export * from './node-id.ts';
+export * from './sparkplug/index.ts';
+export * from './spool-ack.ts';

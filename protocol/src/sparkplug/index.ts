@@ -1,0 +1,3 @@
+export * from './metrics.ts';
+export * from './payload.ts';
+export * from './topic.ts';
