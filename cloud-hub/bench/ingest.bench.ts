@@ -19,10 +19,12 @@ const PER_AGENT = Number(process.env.BENCH_READINGS ?? 250_000);
 const OFFERED_PER_AGENT = Number(process.env.BENCH_RATE ?? 30_000);
 
 const dir = await mkdtemp(join(tmpdir(), 'citysense-bench-'));
-const hub = await startTestHub({ ingestBatchRows: 10_000, ingestBufferRows: 200_000 }, join(dir, 'hub'));
+const BATCH_ROWS = 10_000;
+const hub = await startTestHub({ ingestBatchRows: BATCH_ROWS, ingestBufferRows: 200_000 }, join(dir, 'hub'));
 const children: ChildProcess[] = [];
 try {
-  const ceiling = await measureInsertCeiling(hub.hub.db, 300_000);
+  // Same statement and batch size as the hub's batch writer, on the same database, before the agents start.
+  const ceiling = await measureInsertCeiling(hub.hub.db, 300_000, { batchRows: BATCH_ROWS });
 
   const start = Date.now() - 86_400_000;
   for (let i = 0; i < AGENTS; i++) {

@@ -1,7 +1,7 @@
 import { CitysenseError, digestEquals, type Logger, sha256Hex } from '@citysense/protocol';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { ErrorBodySchema, errorHandler } from './errors.ts';
 
 /** Options of the HTTP API server. */
@@ -23,7 +23,7 @@ const PUBLIC_PREFIXES = ['/health', '/metrics', '/docs', '/v1/nodes/enroll'];
 export async function createHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });

@@ -97,12 +97,22 @@ describe('embedded TimescaleDB in a data directory', () => {
 
     db = await openDatabase({ dataDir });
     expect(await migrate(db)).toEqual({ applied: [], version: expect.any(Number) });
-    const rows = await new ReadingStore(db).queryReadings({
-      node: 'persist',
-      from: t - MINUTE,
-      to: t + MINUTE,
+    const reopened = new ReadingStore(db);
+    // Writes into a hypertable with a continuous aggregate and every policy job must
+    // still work after a reopen (the TimescaleDB library is not preloaded by PGlite).
+    const inserted = await reopened.insertReadings({
+      time: [t + 1000],
+      seriesId: [id ?? 0],
+      value: [43],
+      textValue: [null],
+      quality: [192],
     });
-    expect(rows.map((r) => r.value)).toEqual([42]);
+    expect(inserted).toBe(1);
+    const rows = await reopened.queryReadings({ node: 'persist', from: t - MINUTE, to: t + MINUTE });
+    expect(rows.map((r) => r.value)).toEqual([42, 43]);
+    const report = await new StorageMaintenance(db).runOnce();
+    expect(report).toEqual({ ran: expect.any(Array), failed: [] });
+    expect(report.ran).toHaveLength(6);
   });
 });
 

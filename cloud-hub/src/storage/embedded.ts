@@ -28,6 +28,11 @@ export async function openEmbeddedDatabase(
       parsers: { [types.INT8]: (x: string) => Number(x) },
     });
     await pglite.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+    // PGlite has no shared_preload_libraries: when the extension already exists in a
+    // reopened data dir, nothing loads the library before first use, so its
+    // `timescaledb.license` setting is missing and every TSL feature (compression,
+    // continuous aggregates, jobs) is refused. Load it explicitly.
+    await pglite.exec(`LOAD 'timescaledb'`);
   } catch (err) {
     throw new CitysenseError(
       'CS_ERR_DB_OPEN',
