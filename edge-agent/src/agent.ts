@@ -8,7 +8,7 @@ import { HealthMonitor } from './health.ts';
 import type { NodeIdentity } from './identity-store.ts';
 import { TelemetryRecorder } from './recorder.ts';
 import { Spool } from './spool/index.ts';
-import type { SpoolStats } from './uplink/record-source.ts';
+import type { SpoolStats } from './spool/spool.ts';
 import { SparkplugUplink, type UplinkStatus } from './uplink/uplink.ts';
 import { AGENT_VERSION } from './version.ts';
 

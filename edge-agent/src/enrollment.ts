@@ -6,12 +6,13 @@ import {
   generateEd25519,
   isValidId,
   type Logger,
+  type NodeHardware,
   signEd25519,
 } from '@citysense/protocol';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type BackoffOptions, backoffDelay, sleep } from './backoff.ts';
-import { collectHardware, type HardwareFacts } from './hardware.ts';
+import { collectHardware } from './hardware.ts';
 import { IdentityStore, type NodeIdentity } from './identity-store.ts';
 import { AGENT_VERSION } from './version.ts';
 
@@ -23,7 +24,7 @@ export interface EnrollRequest {
   /** Base64 Ed25519 signature by the node key over `${token}\n${publicKey}` (proof of possession). */
   signature: string;
   agentVersion: string;
-  hardware: HardwareFacts;
+  hardware: NodeHardware;
   name?: string | undefined;
   location?: { lon: number; lat: number } | undefined;
   poleId?: string | undefined;

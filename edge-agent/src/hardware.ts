@@ -1,20 +1,9 @@
 import { statfs } from 'node:fs/promises';
 import os from 'node:os';
-
-/** Hardware facts reported at enrolment (the hub's compute catalogue, 001 Art. 49). */
-export interface HardwareFacts {
-  arch: string;
-  platform: string;
-  cpuModel: string;
-  cpuCores: number;
-  memoryBytes: number;
-  diskBytes: number;
-  /** Inference backends this box can run; only the CPU until accelerators are probed. */
-  executionProviders: string[];
-}
+import type { NodeHardware } from '@citysense/protocol';
 
 /** Collects hardware facts; `diskBytes` is the size of the filesystem holding `stateDir`. */
-export async function collectHardware(stateDir: string): Promise<HardwareFacts> {
+export async function collectHardware(stateDir: string): Promise<NodeHardware> {
   const cpus = os.cpus();
   const fs = await statfs(stateDir);
   return {
@@ -24,6 +13,7 @@ export async function collectHardware(stateDir: string): Promise<HardwareFacts> 
     cpuCores: cpus.length,
     memoryBytes: os.totalmem(),
     diskBytes: fs.blocks * fs.bsize,
+    // Only the CPU until accelerators are probed.
     executionProviders: ['cpu'],
   };
 }

@@ -24,6 +24,7 @@ describe('HealthMonitor', () => {
     bytes: 3456,
     oldestAppendedAt: 10_000,
     droppedRecords: 2,
+    corruptions: 0,
     firstId: 5,
     lastId: 16,
   });

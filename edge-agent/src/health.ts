@@ -9,7 +9,7 @@ import {
   type Logger,
   type SparkplugMetric,
 } from '@citysense/protocol';
-import type { SpoolStats } from './uplink/record-source.ts';
+import type { SpoolStats } from './spool/spool.ts';
 
 /** One sample of node health, reported as an NDATA record. */
 export interface HealthSnapshot {

@@ -2,6 +2,7 @@
 export * from './crypto.ts';
 export * from './errors.ts';
 export * from './log.ts';
+export * from './node-hardware.ts';
 export * from './node-id.ts';
 export * from './sparkplug/index.ts';
 export * from './spool-ack.ts';

@@ -4,21 +4,11 @@ import {
   CitysenseError,
   digestEquals,
   isValidId,
+  type NodeHardware,
   randomSecret,
   sha256Hex,
 } from '@citysense/protocol';
 import type { Database, Queryable } from '../storage/database.ts';
-
-/** Hardware facts a node reports at enrolment. */
-export interface NodeHardware {
-  arch: string;
-  platform: string;
-  cpuModel: string;
-  cpuCores: number;
-  memoryBytes: number;
-  diskBytes: number;
-  executionProviders: string[];
-}
 
 /** An edge compute node in the registry. */
 export interface EdgeNode {

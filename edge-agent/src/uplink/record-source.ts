@@ -1,28 +1,12 @@
 import type { SpoolRange } from '@citysense/protocol';
-
-/** One stored record as the spool returns it. */
-export interface SpooledRecord {
-  id: number;
-  appendedAt: number;
-  payload: Uint8Array;
-}
-
-/** Spool counters the uplink and health report. */
-export interface SpoolStats {
-  records: number;
-  bytes: number;
-  oldestAppendedAt: number | null;
-  droppedRecords: number;
-  firstId: number | null;
-  lastId: number;
-}
+import type { SpoolRecord, SpoolStats } from '../spool/spool.ts';
 
 /**
  * The part of the spool the uplink uses. The agent passes its `Spool`; keeping the
  * uplink on this structural type keeps it independent of how records are stored.
  */
 export interface RecordSource {
-  read(fromId: number, maxRecords: number, maxBytes: number): Promise<SpooledRecord[]>;
+  read(fromId: number, maxRecords: number, maxBytes: number): Promise<SpoolRecord[]>;
   ack(ranges: SpoolRange[]): Promise<void>;
   firstUnackedId(): number | null;
   stats(): SpoolStats;

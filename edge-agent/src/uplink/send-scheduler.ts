@@ -1,7 +1,8 @@
 import type { SpoolRange } from '@citysense/protocol';
+import type { SpoolRecord } from '../spool/spool.ts';
 import { AckedRanges } from './acked-ranges.ts';
 import { MovingMedian } from './moving-median.ts';
-import type { RecordSource, SpooledRecord } from './record-source.ts';
+import type { RecordSource } from './record-source.ts';
 
 /** Records fetched from the spool per read. */
 const READ_BATCH = 64;
@@ -47,8 +48,8 @@ export class SendScheduler {
   #backlogNext = 0;
   #liveNext = 0;
   #backlogDone = true;
-  #backlogBuf: SpooledRecord[] = [];
-  #liveBuf: SpooledRecord[] = [];
+  #backlogBuf: SpoolRecord[] = [];
+  #liveBuf: SpoolRecord[] = [];
   #slotsSinceLive = 0;
   #lastAckAt: number | null = null;
 
@@ -77,7 +78,7 @@ export class SendScheduler {
   }
 
   /** The next record to send and its lane, or null when the window is full or nothing is ready. */
-  async next(): Promise<{ record: SpooledRecord; lane: Lane } | null> {
+  async next(): Promise<{ record: SpoolRecord; lane: Lane } | null> {
     if (this.#inFlight.size >= this.#o.window) return null;
     if (!this.#backlogDone && this.#backlogBuf.length === 0) await this.#fillBacklog();
     if (this.#liveBuf.length === 0) await this.#fillLive();

@@ -24,8 +24,9 @@ import { Value } from '@sinclair/typebox/value';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { type BackoffOptions, backoffDelay } from '../backoff.ts';
 import { decodeRecord, type TelemetryRecord } from '../record.ts';
+import type { SpoolRecord } from '../spool/spool.ts';
 import { BirthCatalog } from './birth-catalog.ts';
-import type { RecordSource, SpooledRecord } from './record-source.ts';
+import type { RecordSource } from './record-source.ts';
 import { SendScheduler } from './send-scheduler.ts';
 import { BdSeqStore, MessageSequence } from './sequence.ts';
 import { Wakeup } from './wakeup.ts';
@@ -397,7 +398,7 @@ export class SparkplugUplink extends EventEmitter<UplinkEvents> {
     );
   }
 
-  async #publishRecord(client: MqttClient, bdSeq: number, spooled: SpooledRecord): Promise<void> {
+  async #publishRecord(client: MqttClient, bdSeq: number, spooled: SpoolRecord): Promise<void> {
     let record: TelemetryRecord;
     try {
       record = decodeRecord(spooled.payload);
