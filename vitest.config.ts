@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-const packages = ['protocol', 'device-drivers', 'simulators', 'edge-agent', 'cloud-hub', 'cli'];
+const packages = ['protocol', 'algorithms', 'device-drivers', 'simulators', 'edge-agent', 'cloud-hub', 'cli'];
 
 export default defineConfig({
   test: {

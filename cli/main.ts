@@ -1,5 +1,6 @@
 import { CitysenseError, errorMessage } from '@citysense/protocol';
 import { agentCommand } from './commands/agent.ts';
+import { algoCommand } from './commands/algo.ts';
 import { demoCommand } from './commands/demo.ts';
 import { hubCommand } from './commands/hub.ts';
 import { simCommand } from './commands/sim.ts';
@@ -13,7 +14,7 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Command[] = [hubCommand, agentCommand, simCommand, demoCommand, tokenCommand];
+const COMMANDS: Command[] = [hubCommand, agentCommand, simCommand, demoCommand, tokenCommand, algoCommand];
 
 function usage(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n');

@@ -1,2 +1,3 @@
-/** @citysense/algorithms: see README.md; this package has no code yet. */
-export {};
+/** @citysense/algorithms: the algorithm package format, pre/post-processing and frame sources. */
+export * from './manifest.ts';
+export * from './package/algorithm-package.ts';

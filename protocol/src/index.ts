@@ -4,5 +4,6 @@ export * from './errors.ts';
 export * from './log.ts';
 export * from './node-hardware.ts';
 export * from './node-id.ts';
+export * from './signing.ts';
 export * from './sparkplug/index.ts';
 export * from './spool-ack.ts';

@@ -1,0 +1,182 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  type AlgorithmPackage,
+  keyFingerprint,
+  PACKAGE_EXTENSION,
+  packAlgorithm,
+  readAlgorithmPackage,
+} from '@citysense/algorithms';
+import {
+  CitysenseError,
+  errorMessage,
+  generateSigningKey,
+  isSignatureAlgorithm,
+  parseSigningKey,
+  SIGNATURE_ALGORITHMS,
+} from '@citysense/protocol';
+import { Type } from '@sinclair/typebox';
+import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import type { Command } from '../main.ts';
+
+const AlgoOptionsSchema = Type.Object({
+  key: Type.Optional(Type.String({ description: 'signing key file (pack), written by `algo keygen`' })),
+  algorithm: Type.String({
+    default: 'ed25519',
+    description: `signature algorithm for keygen: ${SIGNATURE_ALGORITHMS.join(' | ')}`,
+  }),
+  out: Type.Optional(Type.String({ description: 'output file (keygen, pack)' })),
+  trust: Type.Optional(
+    Type.String({ description: 'verify: key file or public key file of the only signer to accept' }),
+  ),
+  json: Type.Boolean({ default: false, description: 'print JSON' }),
+});
+type AlgoOptions = {
+  key?: string;
+  algorithm: string;
+  out?: string;
+  trust?: string;
+  json: boolean;
+};
+const algoOptions = optionsOf(AlgoOptionsSchema);
+
+const USAGE = `Usage:
+  citysense algo keygen [--algorithm ed25519|sm2-sm3] --out centre-key.json
+  citysense algo pack <folder> --key centre-key.json [--out file${PACKAGE_EXTENSION}]
+  citysense algo inspect <file${PACKAGE_EXTENSION}> [--json]
+  citysense algo verify <file${PACKAGE_EXTENSION}> [--trust centre-key.json]`;
+
+/** `citysense algo`: make, look into and check algorithm packages. */
+export const algoCommand: Command = {
+  name: 'algo',
+  summary: 'algorithm packages: keygen, pack, inspect, verify',
+  async run(argv) {
+    const args = parseArgs(argv, algoOptions);
+    const [action, target] = args.positionals;
+    if (args.help || !action) {
+      console.log(renderHelp(USAGE, algoCommand.summary, algoOptions));
+      return args.help ? 0 : 2;
+    }
+    const o = loadConfig<AlgoOptions>(AlgoOptionsSchema, algoOptions, args, process.env);
+    switch (action) {
+      case 'keygen':
+        return keygen(o);
+      case 'pack':
+        return pack(required(target, 'the package source folder'), o);
+      case 'inspect':
+        return inspect(await readAlgorithmPackage(required(target, 'the package file')), o.json);
+      case 'verify':
+        return verify(required(target, 'the package file'), o);
+      default:
+        throw usageError(`unknown action "${action}"`);
+    }
+  },
+};
+
+async function keygen(o: AlgoOptions): Promise<number> {
+  if (!isSignatureAlgorithm(o.algorithm))
+    throw usageError(`--algorithm must be one of ${SIGNATURE_ALGORITHMS.join(', ')}`);
+  const out = required(o.out, '--out <key file>');
+  const key = generateSigningKey(o.algorithm);
+  // 'wx': never overwrite a centre key by accident.
+  await writeFile(out, `${JSON.stringify(key, null, 2)}\n`, { mode: 0o600, flag: 'wx' }).catch((err) => {
+    throw new CitysenseError('CS_ERR_CLI_OUTPUT', `could not write ${out}: ${errorMessage(err)}`, 400);
+  });
+  console.log(`${o.algorithm} signing key written to ${out} (keep it secret)`);
+  console.log(`public key fingerprint ${keyFingerprint(key.publicKey)}`);
+  return 0;
+}
+
+async function pack(folder: string, o: AlgoOptions): Promise<number> {
+  const key = await readKeyFile(required(o.key, '--key <signing key file>'));
+  const { file, manifest } = await packAlgorithm(folder, key);
+  const out = resolve(o.out ?? `${manifest.id}-${manifest.version}${PACKAGE_EXTENSION}`);
+  await writeFile(out, file);
+  console.log(
+    `packed ${manifest.id} ${manifest.version} → ${out} (${file.length} bytes, ${Object.keys(manifest.parts).length} parts, signed ${key.algorithm} ${keyFingerprint(key.publicKey)})`,
+  );
+  return 0;
+}
+
+function inspect(pkg: AlgorithmPackage, json: boolean): number {
+  const m = pkg.manifest;
+  const summary = {
+    id: m.id,
+    version: m.version,
+    name: m.name,
+    task: m.task,
+    input: m.input,
+    output: m.output,
+    thresholds: m.thresholds,
+    requirements: m.requirements,
+    licence: m.licence,
+    provenance: m.provenance,
+    tests: m.tests.length,
+    parts: m.parts,
+    signature: { algorithm: pkg.signature.algorithm, signer: keyFingerprint(pkg.signature.publicKey) },
+    sha256: pkg.sha256,
+    bytes: pkg.bytes,
+  };
+  if (json) {
+    console.log(JSON.stringify(summary, null, 2));
+    return 0;
+  }
+  console.log(`${m.id} ${m.version}  ${m.name}`);
+  console.log(`  task       ${m.task}, decoder ${m.output.decoder}`);
+  console.log(
+    `  input      ${m.input.name} [${m.input.shape.join(', ')}] ${m.input.layout} ${m.input.colorOrder}, ${m.input.resize}`,
+  );
+  console.log(`  output     ${m.output.name}${m.output.shape ? ` [${m.output.shape.join(', ')}]` : ''}`);
+  console.log(
+    `  needs      ONNX Runtime ≥ ${m.requirements.onnxruntime}, ${m.requirements.minMemoryMiB} MiB, ${m.requirements.minCpuCores} core(s)`,
+  );
+  console.log(`  licence    ${m.licence.spdx}; ${m.provenance.source}`);
+  console.log(
+    `  signed     ${pkg.signature.algorithm} by ${keyFingerprint(pkg.signature.publicKey)} (valid)`,
+  );
+  console.log(`  file       ${pkg.bytes} bytes, sha256 ${pkg.sha256}`);
+  for (const [path, d] of Object.entries(m.parts))
+    console.log(`  part       ${path}  ${d.bytes} bytes  ${d.sha256}`);
+  return 0;
+}
+
+async function verify(file: string, o: AlgoOptions): Promise<number> {
+  const trustedKeys = o.trust ? [await readPublicKey(o.trust)] : undefined;
+  const pkg = await readAlgorithmPackage(file, trustedKeys ? { trustedKeys } : {});
+  console.log(
+    `OK ${pkg.manifest.id} ${pkg.manifest.version}: ${Object.keys(pkg.manifest.parts).length} parts match their SHA-256; ` +
+      `${pkg.signature.algorithm} signature by ${keyFingerprint(pkg.signature.publicKey)} is valid` +
+      (trustedKeys ? ' and trusted' : ' (signer not checked: pass --trust to require one)'),
+  );
+  return 0;
+}
+
+async function readKeyFile(path: string) {
+  return parseSigningKey(await readText(path));
+}
+
+/** A public key from a key file (JSON) or a bare public key file (PEM or SM2 hex). */
+async function readPublicKey(path: string): Promise<string> {
+  const text = (await readText(path)).trim();
+  if (text.startsWith('{')) {
+    const doc = JSON.parse(text) as { publicKey?: unknown };
+    if (typeof doc.publicKey === 'string') return doc.publicKey;
+    throw new CitysenseError('CS_ERR_SIGNING_KEY', `${path} has no publicKey`, 400);
+  }
+  return text.includes('BEGIN PUBLIC KEY') ? `${text}\n` : text;
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((err) => {
+    throw new CitysenseError('CS_ERR_CLI_INPUT', `could not read ${path}: ${errorMessage(err)}`, 400);
+  });
+}
+
+function required(value: string | undefined, what: string): string {
+  if (!value) throw usageError(`missing ${what}`);
+  return value;
+}
+
+function usageError(message: string): CitysenseError {
+  return new CitysenseError('CS_ERR_CONFIG_INVALID', `${message}\n\n${USAGE}`, 400);
+}
