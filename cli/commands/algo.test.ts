@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveFfmpegPath } from '@citysense/algorithms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI = fileURLToPath(new URL('../../bin/citysense.mjs', import.meta.url));
@@ -35,7 +36,9 @@ describe('citysense algo', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('makes a key, packs, inspects and verifies the reference package', async () => {
-    expect((await citysense(['algo', 'keygen', '--out', 'centre.json'], dir)).code).toBe(0);
+    const made = await citysense(['algo', 'keygen', '--out', 'centre.json'], dir);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
     const again = await citysense(['algo', 'keygen', '--out', 'centre.json'], dir);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('CS_ERR_CLI_OUTPUT');
@@ -59,6 +62,64 @@ describe('citysense algo', () => {
     );
     expect(verified.code).toBe(0);
     expect(verified.stdout).toMatch(/^OK yolox-nano 1\.0\.0: 5 parts .* valid and trusted/);
+  });
+
+  it('runs the package on a folder of images: one JSON line per frame, boxes in source pixels', async () => {
+    const run = await citysense(['algo', 'run', 'yolox-nano-1.0.0.csalgo', join(REFERENCE, 'samples')], dir);
+    expect(run.code).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            file: string;
+            width: number;
+            height: number;
+            objects: Array<{ label: string; box: number[] }>;
+          },
+      );
+    expect(lines.map((l) => l.file.split('/').at(-1))).toEqual(['000000000139.jpg', '000000000724.jpg']);
+    expect(lines[0]?.objects.some((o) => o.label === 'person')).toBe(true);
+    const stop = lines[1]?.objects.filter((o) => o.label === 'stop sign') ?? [];
+    expect(stop).toHaveLength(1);
+    const [x1 = 0, y1 = 0, x2 = 0, y2 = 0] = stop[0]?.box ?? [];
+    expect(x1).toBeGreaterThan(100);
+    expect(x2).toBeLessThan(lines[1]?.width ?? 0);
+    expect(y1).toBeGreaterThan(50);
+    expect(y2).toBeLessThan(lines[1]?.height ?? 0);
+    expect(run.stderr).toContain('2 frame(s)');
+  });
+
+  it('runs the package on a video file decoded by ffmpeg at the requested rate', async () => {
+    const ffmpeg = await resolveFfmpegPath();
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        ffmpeg,
+        [
+          '-loglevel',
+          'error',
+          '-y',
+          '-f',
+          'lavfi',
+          '-i',
+          'testsrc=size=320x240:rate=10',
+          '-t',
+          '2',
+          join(dir, 'clip.mp4'),
+        ],
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    const run = await citysense(['algo', 'run', 'yolox-nano-1.0.0.csalgo', 'clip.mp4', '--fps', '5'], dir);
+    expect(run.code).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; width: number });
+    expect(lines.length).toBeGreaterThanOrEqual(9);
+    expect(lines.length).toBeLessThanOrEqual(11);
+    expect(lines.every((l) => l.width === 320)).toBe(true);
   });
 
   it('refuses another signer and a tampered file with codes and a non-zero exit', async () => {

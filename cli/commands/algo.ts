@@ -2,9 +2,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   type AlgorithmPackage,
+  Detector,
   keyFingerprint,
+  openFrameSource,
   PACKAGE_EXTENSION,
   packAlgorithm,
+  packageLabels,
   readAlgorithmPackage,
 } from '@citysense/algorithms';
 import {
@@ -16,6 +19,7 @@ import {
   SIGNATURE_ALGORITHMS,
 } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
+import { destination, pino } from 'pino';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
 import type { Command } from '../main.ts';
 
@@ -30,6 +34,14 @@ const AlgoOptionsSchema = Type.Object({
     Type.String({ description: 'verify: key file or public key file of the only signer to accept' }),
   ),
   json: Type.Boolean({ default: false, description: 'print JSON' }),
+  fps: Type.Optional(
+    Type.Number({ exclusiveMinimum: 0, maximum: 120, description: 'run: decode video at this rate' }),
+  ),
+  score: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 1, description: "run: score threshold (default: the manifest's)" }),
+  ),
+  limit: Type.Optional(Type.Integer({ minimum: 1, description: 'run: stop after this many frames' })),
+  loop: Type.Boolean({ default: false, description: 'run: start a folder over after its last image' }),
 });
 type AlgoOptions = {
   key?: string;
@@ -37,6 +49,10 @@ type AlgoOptions = {
   out?: string;
   trust?: string;
   json: boolean;
+  fps?: number;
+  score?: number;
+  limit?: number;
+  loop: boolean;
 };
 const algoOptions = optionsOf(AlgoOptionsSchema);
 
@@ -44,12 +60,13 @@ const USAGE = `Usage:
   citysense algo keygen [--algorithm ed25519|sm2-sm3] --out centre-key.json
   citysense algo pack <folder> --key centre-key.json [--out file${PACKAGE_EXTENSION}]
   citysense algo inspect <file${PACKAGE_EXTENSION}> [--json]
-  citysense algo verify <file${PACKAGE_EXTENSION}> [--trust centre-key.json]`;
+  citysense algo verify <file${PACKAGE_EXTENSION}> [--trust centre-key.json]
+  citysense algo run <file${PACKAGE_EXTENSION}> <image | folder | video file | rtsp:// | http:// URL> [--fps 5] [--score 0.4] [--limit N]`;
 
 /** `citysense algo`: make, look into and check algorithm packages. */
 export const algoCommand: Command = {
   name: 'algo',
-  summary: 'algorithm packages: keygen, pack, inspect, verify',
+  summary: 'algorithm packages: keygen, pack, inspect, verify, run (one JSON line per frame)',
   async run(argv) {
     const args = parseArgs(argv, algoOptions);
     const [action, target] = args.positionals;
@@ -67,6 +84,12 @@ export const algoCommand: Command = {
         return inspect(await readAlgorithmPackage(required(target, 'the package file')), o.json);
       case 'verify':
         return verify(required(target, 'the package file'), o);
+      case 'run':
+        return run(
+          required(target, 'the package file'),
+          required(args.positionals[2], 'the image, folder or stream to run on'),
+          o,
+        );
       default:
         throw usageError(`unknown action "${action}"`);
     }
@@ -149,6 +172,65 @@ async function verify(file: string, o: AlgoOptions): Promise<number> {
       (trustedKeys ? ' and trusted' : ' (signer not checked: pass --trust to require one)'),
   );
   return 0;
+}
+
+/** Runs a package locally on images or a stream: one JSON line per frame on stdout, errors on stderr. */
+async function run(file: string, spec: string, o: AlgoOptions): Promise<number> {
+  const trustedKeys = o.trust ? [await readPublicKey(o.trust)] : undefined;
+  const pkg = await readAlgorithmPackage(file, trustedKeys ? { trustedKeys } : {});
+  const model = pkg.parts.get(pkg.manifest.model) ?? Buffer.alloc(0);
+  // stdout carries the JSON lines; logs go to stderr.
+  const logger = pino({ level: process.env.CITYSENSE_LOG_LEVEL ?? 'warn' }, destination(2));
+  const detector = await Detector.load(model, pkg.manifest, packageLabels(pkg), { logger });
+  const source = await openFrameSource(spec, {
+    loop: o.loop,
+    logger,
+    ...(o.fps === undefined ? {} : { fps: o.fps }),
+  });
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let frames = 0;
+  try {
+    for await (const frame of source.frames(controller.signal)) {
+      const image = frame.image.kind === 'encoded' ? frame.image.data : frame.image;
+      const d = await detector.detect(image, o.score === undefined ? {} : { score: o.score });
+      const line = {
+        source: frame.source,
+        ...(frame.file === undefined ? {} : { file: frame.file }),
+        index: frame.index,
+        time: new Date(frame.time).toISOString(),
+        width: d.width,
+        height: d.height,
+        ms: {
+          preprocess: round1(d.timings.preprocessMs),
+          infer: round1(d.timings.inferMs),
+          postprocess: round1(d.timings.postprocessMs),
+        },
+        objects: d.objects.map((obj) => ({
+          label: obj.label,
+          score: Math.round(obj.score * 1000) / 1000,
+          ...(obj.box ? { box: obj.box.map(round1) } : {}),
+        })),
+      };
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+      if (++frames === o.limit) break;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await detector.release();
+  }
+  const s = source.stats();
+  console.error(
+    `${frames} frame(s) from ${source.describe().input}${s.dropped ? `, ${s.dropped} dropped (inference slower than the stream)` : ''}`,
+  );
+  return 0;
+}
+
+function round1(v: number): number {
+  return Math.round(v * 10) / 10;
 }
 
 async function readKeyFile(path: string) {

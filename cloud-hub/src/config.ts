@@ -69,6 +69,22 @@ export const HubConfigSchema = Type.Object(
       default: 100_000,
       description: 'buffered rows above which input is held back',
     }),
+    artifactDir: Type.Optional(
+      Type.String({
+        description: 'algorithm packages and other artefacts live here (default <dataDir>/artifacts)',
+      }),
+    ),
+    algorithmMaxPackageBytes: Type.Integer({
+      minimum: 1024,
+      default: 536_870_912,
+      description: 'largest algorithm package (.csalgo) accepted for upload',
+    }),
+    centreKeyAlgorithm: Type.String({
+      pattern: '^(ed25519|sm2-sm3)$',
+      default: 'ed25519',
+      description:
+        'algorithm of the centre signing key generated into the data dir on first start: ed25519 | sm2-sm3',
+    }),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,
       default: 60_000,

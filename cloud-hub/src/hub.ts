@@ -1,6 +1,18 @@
-import { componentLogger, errorMessage, type Logger } from '@citysense/protocol';
+import { join } from 'node:path';
+import { type AdaptationTester, runAdaptationTest } from '@citysense/algorithms';
+import {
+  CitysenseError,
+  componentLogger,
+  errorMessage,
+  isSignatureAlgorithm,
+  type Logger,
+} from '@citysense/protocol';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, resolveAdminToken } from './admin-token.ts';
+import { AlgorithmCentre } from './algorithms/algorithm-centre.ts';
+import { algorithmRoutes } from './algorithms/routes.ts';
+import { AnalyticsStore } from './analytics/analytics-store.ts';
+import { analyticsRoutes } from './analytics/routes.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import { ExternalBus } from './broker/external-bus.ts';
 import type { MessageBus } from './broker/message-bus.ts';
@@ -30,6 +42,12 @@ export interface HubEndpoints {
   adminToken: AdminToken;
 }
 
+/** Parts of the hub that are code rather than configuration. */
+export interface HubOptions {
+  /** Runs the adaptation test of algorithm packages; default `runAdaptationTest` (ONNX Runtime, in-process). */
+  adaptationTester?: AdaptationTester;
+}
+
 /**
  * The citysense hub: storage, MQTT (embedded broker or external), the Sparkplug
  * host that ingests telemetry, and the HTTP API. Components start in order and
@@ -39,7 +57,9 @@ export class Hub {
   readonly config: Readonly<HubConfig>;
   readonly #log: Logger;
   readonly metrics: HubMetrics = createHubMetrics();
+  readonly #options: HubOptions;
   #db: Database | undefined;
+  #algorithms: AlgorithmCentre | undefined;
   #lock: DataDirLock | undefined;
   #maintenance: StorageMaintenance | undefined;
   #broker: EmbeddedBroker | undefined;
@@ -50,9 +70,10 @@ export class Hub {
   #endpoints: HubEndpoints | undefined;
   #starting: Promise<HubEndpoints> | undefined;
 
-  constructor(config: HubConfig, logger?: Logger) {
+  constructor(config: HubConfig, logger?: Logger, options: HubOptions = {}) {
     this.config = Object.freeze({ ...config });
     this.#log = componentLogger('hub', logger);
+    this.#options = options;
   }
 
   /** The database, once started. */
@@ -100,6 +121,22 @@ export class Hub {
     const tokens = new TokenStore(db);
     const enrollment = new EnrollmentService(db, tokens, registry, c.hubId, this.#log);
     const store = new ReadingStore(db);
+    if (!isSignatureAlgorithm(c.centreKeyAlgorithm))
+      throw new CitysenseError(
+        'CS_ERR_CONFIG_INVALID',
+        `centreKeyAlgorithm must be ed25519 or sm2-sm3, not ${c.centreKeyAlgorithm}`,
+      );
+    this.#algorithms = new AlgorithmCentre({
+      db,
+      dataDir: c.dataDir,
+      artifactDir: c.artifactDir ?? join(c.dataDir, 'artifacts'),
+      maxPackageBytes: c.algorithmMaxPackageBytes,
+      keyAlgorithm: c.centreKeyAlgorithm,
+      tester: this.#options.adaptationTester ?? runAdaptationTest,
+      logger: this.#log,
+    });
+    await this.#algorithms.start();
+    const analytics = new AnalyticsStore(db);
 
     let bus: MessageBus;
     if (c.mqttUrl) {
@@ -135,6 +172,7 @@ export class Hub {
     let host: SparkplugHost | undefined;
     const writer = new BatchWriter({
       store,
+      analytics,
       metrics: this.metrics,
       maxBatchRows: c.ingestBatchRows,
       flushIntervalMs: c.ingestFlushMs,
@@ -162,6 +200,8 @@ export class Hub {
       adminToken: adminToken.token,
       logger: this.#log,
       version: HUB_VERSION,
+      authenticateNode: async (nodeId, password) =>
+        (await registry.isActive(nodeId)) && registry.authenticate(nodeId, password),
     });
     this.#http = http;
     const mqttPort = this.#broker?.port ?? c.mqttPort;
@@ -184,6 +224,8 @@ export class Hub {
       mqttPort,
     });
     await telemetryRoutes(http, { store });
+    await algorithmRoutes(http, { centre: this.#algorithms });
+    await analyticsRoutes(http, { store: analytics });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();
@@ -259,6 +301,7 @@ export class Hub {
       ['http', () => this.#http?.close()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
+      ['algorithm centre', () => this.#algorithms?.stop()],
       ['mqtt', () => this.#broker?.stop() ?? this.#external?.stop()],
       ['maintenance', () => this.#maintenance?.stop()],
       ['database', () => this.#db?.close()],
@@ -274,6 +317,7 @@ export class Hub {
     this.#http = undefined;
     this.#host = undefined;
     this.#writer = undefined;
+    this.#algorithms = undefined;
     this.#broker = undefined;
     this.#external = undefined;
     this.#maintenance = undefined;

@@ -1,7 +1,7 @@
 import { isValidId } from '@citysense/protocol';
 import type { DeviceDescriptor, DriverFault, MetricType, Quality, Reading } from './driver.ts';
 
-const METRIC_TYPES: ReadonlySet<MetricType> = new Set(['double', 'int', 'bool', 'string']);
+const METRIC_TYPES: ReadonlySet<MetricType> = new Set(['double', 'int', 'bool', 'string', 'bytes']);
 const QUALITIES: ReadonlySet<Quality> = new Set(['good', 'uncertain', 'bad']);
 
 /** Earliest reading time the contract accepts: 2000-01-01T00:00:00Z. */
@@ -53,6 +53,8 @@ function valueMatches(type: MetricType, value: unknown): boolean {
       return typeof value === 'boolean';
     case 'string':
       return typeof value === 'string';
+    case 'bytes':
+      return value instanceof Uint8Array;
   }
 }
 

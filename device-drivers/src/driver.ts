@@ -4,8 +4,8 @@
  * in for them. The edge agent hosts drivers; it never knows which kind it runs.
  */
 
-/** Value types a reading can carry; each maps to one Sparkplug datatype. */
-export type MetricType = 'double' | 'int' | 'bool' | 'string';
+/** Value types a reading can carry; each maps to one Sparkplug datatype (`bytes`: encoded messages such as video analytics frames). */
+export type MetricType = 'double' | 'int' | 'bool' | 'string' | 'bytes';
 
 /** Data quality of a reading (OPC UA / Sparkplug convention). */
 export type Quality = 'good' | 'uncertain' | 'bad';
@@ -34,7 +34,7 @@ export interface Reading {
   metric: string;
   /** Milliseconds since the epoch, source time. */
   time: number;
-  value: number | boolean | string;
+  value: number | boolean | string | Uint8Array;
   quality: Quality;
 }
 

@@ -27,6 +27,28 @@ describe('spool records', () => {
     expect(decodeRecord(encodeRecord({ device: null, metrics: [] })).device).toBeNull();
   });
 
+  it('carries bytes metrics (encoded video analytics frames) unchanged', async () => {
+    const appended: Uint8Array[][] = [];
+    const recorder = new TelemetryRecorder({
+      sink: {
+        appendMany: async (p) => {
+          appended.push(p);
+          return p.map((_, i) => i);
+        },
+      },
+      metricType: () => undefined,
+      logger: componentLogger('recorder'),
+    });
+    const frame = Uint8Array.from([8, 1, 18, 3, 99, 97, 109]);
+    recorder.recordReadings([
+      { device: 'cam-01', metric: 'citysense/Video Analytics', time: 5, value: frame, quality: 'good' },
+    ]);
+    await recorder.flush();
+    const [record] = (appended[0] ?? []).map(decodeRecord);
+    expect(record?.metrics[0]).toMatchObject({ datatype: DataType.Bytes, timestamp: 5 });
+    expect(Buffer.from(record?.metrics[0]?.value as Uint8Array)).toEqual(Buffer.from(frame));
+  });
+
   it('refuses bytes it did not write', () => {
     expect(() => decodeRecord(new Uint8Array([9, 0]))).toThrow(
       expect.objectContaining({ code: 'CS_ERR_RECORD_DECODE' }),

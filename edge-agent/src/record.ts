@@ -33,7 +33,7 @@ export interface TelemetryRecord {
   metrics: SparkplugMetric[];
 }
 
-/** Sparkplug datatype of a driver metric type (double→Double, int→Int64, bool→Boolean, string→String). */
+/** Sparkplug datatype of a driver metric type (double→Double, int→Int64, bool→Boolean, string→String, bytes→Bytes). */
 export function datatypeOf(type: MetricType): DataTypeCode {
   switch (type) {
     case 'double':
@@ -44,6 +44,8 @@ export function datatypeOf(type: MetricType): DataTypeCode {
       return DataType.Boolean;
     case 'string':
       return DataType.String;
+    case 'bytes':
+      return DataType.Bytes;
   }
 }
 
@@ -51,6 +53,7 @@ export function datatypeOf(type: MetricType): DataTypeCode {
 export function inferMetricType(value: unknown): MetricType {
   if (typeof value === 'boolean') return 'bool';
   if (typeof value === 'string') return 'string';
+  if (value instanceof Uint8Array) return 'bytes';
   return 'double';
 }
 
@@ -73,6 +76,8 @@ export function coerceValue(type: MetricType, value: unknown): MetricValue {
       return typeof value === 'boolean' ? value : undefined;
     case 'string':
       return typeof value === 'string' ? value : undefined;
+    case 'bytes':
+      return value instanceof Uint8Array ? value : undefined;
   }
 }
 

@@ -7,3 +7,4 @@ export * from './node-id.ts';
 export * from './signing.ts';
 export * from './sparkplug/index.ts';
 export * from './spool-ack.ts';
+export * from './video-analytics.ts';

@@ -12,6 +12,8 @@ import { openDatabase } from './open.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+/** Compression, retention and aggregate-refresh jobs the migrations create. */
+const POLICY_JOBS = 10;
 
 describe('embedded TimescaleDB in a data directory', () => {
   let dataDir: string;
@@ -41,6 +43,8 @@ describe('embedded TimescaleDB in a data directory', () => {
          FROM timescaledb_information.hypertables WHERE hypertable_schema = 'public' ORDER BY 1`,
     );
     expect(hypertables.rows).toEqual([
+      { name: 'analytics_frames', compression: true },
+      { name: 'detections', compression: true },
       { name: 'node_health', compression: true },
       { name: 'readings', compression: true },
     ]);
@@ -54,6 +58,10 @@ describe('embedded TimescaleDB in a data directory', () => {
         ORDER BY 2, 1`,
     );
     expect(jobs.rows).toEqual([
+      { proc: 'policy_compression', target: 'analytics_frames' },
+      { proc: 'policy_retention', target: 'analytics_frames' },
+      { proc: 'policy_compression', target: 'detections' },
+      { proc: 'policy_retention', target: 'detections' },
       { proc: 'policy_compression', target: 'node_health' },
       { proc: 'policy_retention', target: 'node_health' },
       { proc: 'policy_refresh_continuous_aggregate', target: 'node_health_1m' },
@@ -67,6 +75,8 @@ describe('embedded TimescaleDB in a data directory', () => {
          FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention' ORDER BY 1`,
     );
     expect(retention.rows).toEqual([
+      { table: 'analytics_frames', days: 90 },
+      { table: 'detections', days: 90 },
       { table: 'node_health', days: 90 },
       { table: 'readings', days: 365 },
     ]);
@@ -112,7 +122,7 @@ describe('embedded TimescaleDB in a data directory', () => {
     expect(rows.map((r) => r.value)).toEqual([42, 43]);
     const report = await new StorageMaintenance(db).runOnce();
     expect(report).toEqual({ ran: expect.any(Array), failed: [] });
-    expect(report.ran).toHaveLength(6);
+    expect(report.ran).toHaveLength(POLICY_JOBS);
   });
 });
 
@@ -151,7 +161,7 @@ describe('storage maintenance on embedded TimescaleDB', () => {
 
     const report = await maintenance.runOnce();
     expect(report.failed).toEqual([]);
-    expect(report.ran).toHaveLength(6);
+    expect(report.ran).toHaveLength(POLICY_JOBS);
 
     const chunks = await db.query<{ compressed: boolean; newest: Date }>(
       `SELECT is_compressed AS compressed, range_end AS newest FROM timescaledb_information.chunks
@@ -212,7 +222,7 @@ describe('storage maintenance on embedded TimescaleDB', () => {
     await timed.stop();
     await timed.stop();
     expect(reports[0]).toEqual({ ran: expect.any(Array), failed: [] });
-    expect(reports[0]?.ran).toHaveLength(6);
+    expect(reports[0]?.ran).toHaveLength(POLICY_JOBS);
     // 10 ms later nothing is due: the shortest schedule (aggregate refresh) is one minute.
     expect(reports[1]).toEqual({ ran: [], failed: [] });
   });

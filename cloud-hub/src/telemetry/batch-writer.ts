@@ -1,4 +1,5 @@
 import { componentLogger, errorMessage, type Logger } from '@citysense/protocol';
+import type { AnalyticsStore, NodeFrame } from '../analytics/analytics-store.ts';
 import type { HubMetrics } from '../http/metrics.ts';
 import type { HealthColumn } from './node-session.ts';
 import type { ReadingStore } from './reading-store.ts';
@@ -12,6 +13,8 @@ export type CommitListener = (committed: Map<string, number[]>) => void;
 /** Options of the batch writer. */
 export interface BatchWriterOptions {
   store: ReadingStore;
+  /** Where video analytics frames go. */
+  analytics: AnalyticsStore;
   metrics: HubMetrics;
   /** Flush when this many rows are buffered. */
   maxBatchRows: number;
@@ -30,9 +33,10 @@ class Batch {
   textValue: (string | null)[] = [];
   quality: number[] = [];
   health: HealthSample[] = [];
+  frames: NodeFrame[] = [];
   records = new Map<string, number[]>();
   get size(): number {
-    return this.time.length + this.health.length;
+    return this.time.length + this.health.length + this.frames.length;
   }
 }
 
@@ -85,6 +89,12 @@ export class BatchWriter {
   /** Buffers one health sample. */
   addHealth(sample: HealthSample): void {
     this.#batch.health.push(sample);
+    this.#scheduled();
+  }
+
+  /** Buffers one video analytics frame (its objects are written with it). */
+  addFrame(frame: NodeFrame): void {
+    this.#batch.frames.push(frame);
     this.#scheduled();
   }
 
@@ -150,6 +160,7 @@ export class BatchWriter {
           });
         }
         if (batch.health.length > 0) await this.#o.store.insertHealth(batch.health);
+        if (batch.frames.length > 0) await this.#o.analytics.insertFrames(batch.frames);
         this.#o.metrics.dbLatency.observe((performance.now() - started) / 1000);
         this.#o.metrics.readingsCommitted.inc(undefined, batch.time.length);
         break;

@@ -6,6 +6,7 @@ import {
   QualityCode,
   SPOOL_ID,
   type SparkplugMetric,
+  VIDEO_ANALYTICS_METRIC,
 } from '@citysense/protocol';
 
 /** Columns of `node_health`, keyed by the Sparkplug metric names agents report. */
@@ -40,6 +41,7 @@ export type MetricRole =
   | { kind: 'reading'; seriesId: number }
   | { kind: 'health'; column: HealthColumn }
   | { kind: 'spool-id' }
+  | { kind: 'video-analytics' }
   | { kind: 'ignored' };
 
 /** A metric declared in a birth certificate. */
@@ -53,6 +55,7 @@ export interface DeclaredMetric {
 /** Role of a metric by name alone; readings get their series id later. */
 export function classifyMetric(device: string, name: string): MetricRole | 'reading' {
   if (name === SPOOL_ID) return { kind: 'spool-id' };
+  if (name === VIDEO_ANALYTICS_METRIC) return { kind: 'video-analytics' };
   if (device === '') {
     const column = HEALTH_COLUMNS[name];
     if (column) return { kind: 'health', column };

@@ -5,6 +5,7 @@ import {
   componentLogger,
   DataType,
   decodePayload,
+  decodeVideoAnalyticsFrame,
   encodePayload,
   encodeSpoolAck,
   errorMessage,
@@ -321,6 +322,11 @@ export class SparkplugHost {
             this.#o.writer.addReading(time, d.role.seriesId, value, null, qualityOf(m));
           }
           break;
+        case 'video-analytics':
+          // A birth declares the metric, usually without a frame.
+          if (strict || (value instanceof Uint8Array && value.length > 0))
+            this.#addFrame(session.nodeId, value);
+          break;
         case 'ignored':
           break;
       }
@@ -330,6 +336,20 @@ export class SparkplugHost {
       this.#latestHealth.set(session.nodeId, health);
     }
     if (spoolId !== undefined && strict) this.#o.writer.completeRecord(session.nodeId, spoolId);
+  }
+
+  /** Buffers one video analytics frame; a malformed one is counted and logged, the rest of the message stands. */
+  #addFrame(nodeId: string, value: unknown): void {
+    if (!(value instanceof Uint8Array)) {
+      this.#o.metrics.rejected.inc({ reason: 'video-analytics' });
+      return;
+    }
+    try {
+      this.#o.writer.addFrame({ nodeId, frame: decodeVideoAnalyticsFrame(value) });
+    } catch (err) {
+      this.#o.metrics.rejected.inc({ reason: 'video-analytics' });
+      this.#log.warn({ node: nodeId, err: errorMessage(err) }, 'video analytics frame rejected');
+    }
   }
 
   #requestRebirth(nodeId: string, reason: string): void {

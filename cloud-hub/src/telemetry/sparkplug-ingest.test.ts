@@ -7,8 +7,9 @@ import {
   SPOOL_ACK,
   SPOOL_ID,
 } from '@citysense/protocol';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../testing/eventually.ts';
+import { connectNode } from '../testing/node-client.ts';
 import { startTestHub, type TestHub } from '../testing/test-hub.ts';
 
 const require = createRequire(import.meta.url);
@@ -20,26 +21,6 @@ type TahuClient = {
   stop(): void;
 };
 const tahu = require('sparkplug-client') as { newClient(config: Record<string, unknown>): TahuClient };
-
-/** Polls `check` until it returns a truthy value. */
-async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function connect(url: string, username: string, password: string): Promise<MqttClient> {
-  return mqtt.connectAsync(url, {
-    username,
-    password,
-    clientId: `${username}-${Math.random().toString(16).slice(2)}`,
-    reconnectPeriod: 0,
-  });
-}
 
 type Reading = { time: string; value: unknown; quality: number };
 
@@ -59,11 +40,11 @@ describe('Sparkplug ingest over the embedded broker', () => {
     ).body;
 
   it('refuses an MQTT client without enrolment credentials', async () => {
-    await expect(connect(t.mqttUrl, 'intruder', 'guess')).rejects.toThrow(
+    await expect(connectNode(t.mqttUrl, 'intruder', 'guess')).rejects.toThrow(
       /Bad username or password|Not authorized/i,
     );
     const node = await t.enroll();
-    await expect(connect(t.mqttUrl, node.nodeId, 'wrong-password')).rejects.toThrow();
+    await expect(connectNode(t.mqttUrl, node.nodeId, 'wrong-password')).rejects.toThrow();
   });
 
   it('stores births and data from Eclipse Tahu sparkplug-client (third-party interop)', async () => {
@@ -113,8 +94,8 @@ describe('Sparkplug ingest over the embedded broker', () => {
   it('acks spool records after commit, requests Rebirth on unknown alias, survives garbage, refuses cross-node publish', async () => {
     const a = await t.enroll('node-a');
     const b = await t.enroll('node-b');
-    const clientA = await connect(a.mqttUrl, a.nodeId, a.password);
-    const clientB = await connect(b.mqttUrl, b.nodeId, b.password);
+    const clientA = await connectNode(a.mqttUrl, a.nodeId, a.password);
+    const clientB = await connectNode(b.mqttUrl, b.nodeId, b.password);
     const commands: Array<{ metrics: ReturnType<typeof decodePayload>['metrics'] }> = [];
     await clientA.subscribeAsync('spBv1.0/city/NCMD/node-a');
     clientA.on('message', (_topic, payload) => commands.push(decodePayload(payload)));
@@ -190,8 +171,8 @@ describe('Sparkplug ingest over the embedded broker', () => {
   it('disconnects only the client that sends an oversize payload', async () => {
     const a = await t.enroll();
     const b = await t.enroll();
-    const big = await connect(a.mqttUrl, a.nodeId, a.password);
-    const good = await connect(b.mqttUrl, b.nodeId, b.password);
+    const big = await connectNode(a.mqttUrl, a.nodeId, a.password);
+    const good = await connectNode(b.mqttUrl, b.nodeId, b.password);
     const closed = new Promise<void>((resolve) => big.once('close', () => resolve()));
     big.publish(`spBv1.0/city/NDATA/${a.nodeId}`, Buffer.alloc(100 * 1024));
     await closed;

@@ -1,0 +1,92 @@
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { BucketSchema, resolveRange, TimeRangeQuery } from '../telemetry/query-params.ts';
+import type { AnalyticsStore } from './analytics-store.ts';
+
+const DetectionFilter = Type.Intersect([
+  TimeRangeQuery,
+  Type.Object({
+    node: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'edge node id' })),
+    source: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'video source id on the node' }),
+    ),
+    label: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'object class, e.g. person' }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 })),
+  }),
+]);
+const CountQuery = Type.Intersect([DetectionFilter, Type.Object({ bucket: BucketSchema })]);
+
+const Box = Type.Object({
+  left: Type.Number(),
+  top: Type.Number(),
+  right: Type.Number(),
+  bottom: Type.Number(),
+});
+const DetectionSchema = Type.Object({
+  time: Type.String({ format: 'date-time' }),
+  node: Type.String(),
+  source: Type.String(),
+  algorithmId: Type.String(),
+  algorithmVersion: Type.String(),
+  label: Type.String(),
+  classId: Type.Integer(),
+  likelihood: Type.Number(),
+  box: Box,
+  objectId: Type.Integer(),
+});
+const CountSchema = Type.Object({
+  bucket: Type.String({ format: 'date-time' }),
+  label: Type.String(),
+  objects: Type.Integer(),
+  frames: Type.Integer(),
+  peak: Type.Integer(),
+});
+
+/** Video analytics reads: detections by node, source, class and time, and counts per bucket. */
+export async function analyticsRoutes(app: FastifyInstance, deps: { store: AnalyticsStore }): Promise<void> {
+  app.get<{ Querystring: Static<typeof DetectionFilter> }>(
+    '/v1/analytics/detections',
+    {
+      schema: {
+        tags: ['video analytics'],
+        summary: 'Objects detected by edge algorithms (boxes normalised 0..1), oldest first',
+        querystring: DetectionFilter,
+        response: { 200: Type.Array(DetectionSchema) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return deps.store.queryDetections({
+        ...resolveRange(q),
+        node: q.node,
+        source: q.source,
+        label: q.label,
+        limit: q.limit,
+      });
+    },
+  );
+  app.get<{ Querystring: Static<typeof CountQuery> }>(
+    '/v1/analytics/detection-counts',
+    {
+      schema: {
+        tags: ['video analytics'],
+        summary: 'Objects per class and time bucket: total, frames seen in, most in one frame',
+        querystring: CountQuery,
+        response: { 200: Type.Array(CountSchema) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return deps.store.countDetections({
+        ...resolveRange(q),
+        node: q.node,
+        source: q.source,
+        label: q.label,
+        limit: q.limit,
+        bucket: q.bucket,
+      });
+    },
+  );
+}
