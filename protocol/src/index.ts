@@ -1,4 +1,5 @@
 /** @citysense/protocol: wire formats and the small shared kernel (errors, logging, crypto). */
+export * from './assignments.ts';
 export * from './crypto.ts';
 export * from './errors.ts';
 export * from './log.ts';

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { hasCode } from './errors.ts';
 import {
+  decodeEdgeAlert,
   decodeVideoAnalyticsFrame,
+  type EdgeAlert,
+  encodeEdgeAlert,
   encodeVideoAnalyticsFrame,
   type VideoAnalyticsFrame,
 } from './video-analytics.ts';
@@ -53,5 +56,37 @@ describe('video analytics frames', () => {
     expect(codeOf(bad({ box: { left: 0.5, top: 0, right: 1.2, bottom: 1 } }))).toBe(true);
     expect(codeOf(bad({ box: { left: 0.6, top: 0, right: 0.5, bottom: 1 } }))).toBe(true);
     expect(codeOf(bad({ label: '' }))).toBe(true);
+  });
+});
+
+describe('edge alerts', () => {
+  const alert: EdgeAlert = {
+    utcTimeMs: 1_795_400_000_500,
+    ruleId: 'crowd-at-gate',
+    kind: 'count',
+    severity: 'critical',
+    source: 'cam-01',
+    algorithmId: 'yolox-nano',
+    algorithmVersion: '1.0.0',
+    objects: frame.objects,
+    count: 1,
+    heldSeconds: 0,
+    message: 'more than 0 persons at the gate',
+  };
+
+  it('round-trips an alert and refuses unknown kinds, severities and garbage', () => {
+    expect(decodeEdgeAlert(encodeEdgeAlert(alert))).toEqual(alert);
+    const refused = (bytes: Uint8Array) => {
+      try {
+        decodeEdgeAlert(bytes);
+        return false;
+      } catch (err) {
+        return hasCode(err, 'CS_ERR_EDGE_ALERT_DECODE');
+      }
+    };
+    expect(refused(encodeEdgeAlert({ ...alert, kind: 'party' as never }))).toBe(true);
+    expect(refused(encodeEdgeAlert({ ...alert, severity: 'meh' as never }))).toBe(true);
+    expect(refused(encodeEdgeAlert({ ...alert, ruleId: '' }))).toBe(true);
+    expect(refused(Uint8Array.from([0x0a, 0xff]))).toBe(true);
   });
 });

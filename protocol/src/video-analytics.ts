@@ -1,14 +1,19 @@
 /**
- * Video analytics frames (ONVIF Profile M style) on the wire: what an edge
- * algorithm saw in one frame of one source, boxes normalised to 0..1.
+ * Video analytics on the wire: what an edge algorithm saw in one frame of one
+ * source (ONVIF Profile M style, boxes normalised to 0..1), and the alerts a node
+ * raised from its local rules.
  */
 import { CitysenseError, errorMessage } from './errors.ts';
 import { loadProto, lookupType } from './proto-root.ts';
 
-const FrameType = lookupType(loadProto('./citysense.proto'), 'citysense.v1.VideoAnalyticsFrame');
+const root = loadProto('./citysense.proto');
+const FrameType = lookupType(root, 'citysense.v1.VideoAnalyticsFrame');
+const AlertType = lookupType(root, 'citysense.v1.EdgeAlert');
 
 /** Sparkplug metric name that carries an encoded `VideoAnalyticsFrame` (datatype Bytes). */
 export const VIDEO_ANALYTICS_METRIC = 'citysense/Video Analytics';
+/** Sparkplug metric name that carries an encoded `EdgeAlert` (datatype Bytes). */
+export const EDGE_ALERT_METRIC = 'citysense/Edge Alert';
 
 /** A box in normalised frame coordinates (0..1, origin top-left). */
 export interface NormalisedBox {
@@ -54,13 +59,7 @@ export function encodeVideoAnalyticsFrame(frame: VideoAnalyticsFrame): Uint8Arra
     frame_width: frame.frameWidth,
     frame_height: frame.frameHeight,
     infer_ms: frame.inferMs,
-    objects: frame.objects.map((o) => ({
-      label: o.label,
-      likelihood: o.likelihood,
-      class_id: o.classId,
-      object_id: o.objectId,
-      box: o.box,
-    })),
+    objects: frame.objects.map(objectToWire),
   }).finish();
 }
 
@@ -69,16 +68,9 @@ export function encodeVideoAnalyticsFrame(frame: VideoAnalyticsFrame): Uint8Arra
  * bounded strings and object count. Throws CS_ERR_VIDEO_ANALYTICS_DECODE.
  */
 export function decodeVideoAnalyticsFrame(bytes: Uint8Array): VideoAnalyticsFrame {
-  let msg: Record<string, unknown>;
-  try {
-    msg = FrameType.toObject(FrameType.decode(bytes), {
-      defaults: true,
-      arrays: true,
-      longs: Number,
-    }) as Record<string, unknown>;
-  } catch (err) {
-    throw invalid(`malformed protobuf: ${errorMessage(err)}`);
-  }
+  const fail = (message: string) =>
+    new CitysenseError('CS_ERR_VIDEO_ANALYTICS_DECODE', `invalid video analytics frame: ${message}`, 400);
+  const msg = decodeWire(FrameType, bytes, fail);
   const frame: VideoAnalyticsFrame = {
     utcTimeMs: Number(msg.utc_time_ms),
     source: String(msg.source),
@@ -87,19 +79,115 @@ export function decodeVideoAnalyticsFrame(bytes: Uint8Array): VideoAnalyticsFram
     frameWidth: Number(msg.frame_width),
     frameHeight: Number(msg.frame_height),
     inferMs: Number(msg.infer_ms),
-    objects: [],
+    objects: objectsFromWire(msg.objects, fail),
   };
-  if (!Number.isSafeInteger(frame.utcTimeMs) || frame.utcTimeMs <= 0) throw invalid('utcTimeMs must be set');
-  for (const [name, text] of [
-    ['source', frame.source],
-    ['algorithmId', frame.algorithmId],
-    ['algorithmVersion', frame.algorithmVersion],
-  ] as const)
-    if (text.length === 0 || text.length > MAX_TEXT)
-      throw invalid(`${name} must be 1–${MAX_TEXT} characters`);
-  const objects = msg.objects as Array<Record<string, unknown>>;
-  if (objects.length > MAX_OBJECTS) throw invalid(`more than ${MAX_OBJECTS} objects in one frame`);
-  for (const o of objects) {
+  checkCommon(
+    frame.utcTimeMs,
+    { source: frame.source, algorithmId: frame.algorithmId, algorithmVersion: frame.algorithmVersion },
+    fail,
+  );
+  return frame;
+}
+
+/** Severity of an edge alert. */
+export type AlertSeverity = 'info' | 'warning' | 'critical';
+/** Kind of local rule that raised an alert. */
+export type AlertKind = 'presence' | 'count' | 'dwell';
+
+/** An alert a node raised from a local rule. */
+export interface EdgeAlert {
+  utcTimeMs: number;
+  ruleId: string;
+  kind: AlertKind;
+  severity: AlertSeverity;
+  source: string;
+  algorithmId: string;
+  algorithmVersion: string;
+  /** The objects that made the rule fire. */
+  objects: AnalyticsObject[];
+  count: number;
+  /** Dwell: how long the zone has been held, seconds. */
+  heldSeconds: number;
+  message: string;
+}
+
+const ALERT_KINDS: ReadonlySet<string> = new Set(['presence', 'count', 'dwell']);
+const SEVERITIES: ReadonlySet<string> = new Set(['info', 'warning', 'critical']);
+
+/** Encodes an edge alert. */
+export function encodeEdgeAlert(alert: EdgeAlert): Uint8Array {
+  return AlertType.encode({
+    utc_time_ms: alert.utcTimeMs,
+    rule_id: alert.ruleId,
+    kind: alert.kind,
+    severity: alert.severity,
+    source: alert.source,
+    algorithm_id: alert.algorithmId,
+    algorithm_version: alert.algorithmVersion,
+    objects: alert.objects.map(objectToWire),
+    count: alert.count,
+    held_seconds: alert.heldSeconds,
+    message: alert.message,
+  }).finish();
+}
+
+/** Decodes and validates an edge alert from a node; throws CS_ERR_EDGE_ALERT_DECODE. */
+export function decodeEdgeAlert(bytes: Uint8Array): EdgeAlert {
+  const fail = (message: string) =>
+    new CitysenseError('CS_ERR_EDGE_ALERT_DECODE', `invalid edge alert: ${message}`, 400);
+  const msg = decodeWire(AlertType, bytes, fail);
+  const alert: EdgeAlert = {
+    utcTimeMs: Number(msg.utc_time_ms),
+    ruleId: String(msg.rule_id),
+    kind: String(msg.kind) as AlertKind,
+    severity: String(msg.severity) as AlertSeverity,
+    source: String(msg.source),
+    algorithmId: String(msg.algorithm_id),
+    algorithmVersion: String(msg.algorithm_version),
+    objects: objectsFromWire(msg.objects, fail),
+    count: Number(msg.count),
+    heldSeconds: Number(msg.held_seconds),
+    message: String(msg.message).slice(0, 500),
+  };
+  checkCommon(
+    alert.utcTimeMs,
+    { ruleId: alert.ruleId, source: alert.source, algorithmId: alert.algorithmId },
+    fail,
+  );
+  if (!ALERT_KINDS.has(alert.kind)) throw fail(`unknown kind ${JSON.stringify(alert.kind.slice(0, 40))}`);
+  if (!SEVERITIES.has(alert.severity))
+    throw fail(`unknown severity ${JSON.stringify(alert.severity.slice(0, 40))}`);
+  return alert;
+}
+
+type Fail = (message: string) => CitysenseError;
+
+function decodeWire(type: typeof FrameType, bytes: Uint8Array, fail: Fail): Record<string, unknown> {
+  try {
+    return type.toObject(type.decode(bytes), { defaults: true, arrays: true, longs: Number }) as Record<
+      string,
+      unknown
+    >;
+  } catch (err) {
+    throw fail(`malformed protobuf: ${errorMessage(err)}`);
+  }
+}
+
+function checkCommon(utcTimeMs: number, texts: Record<string, string>, fail: Fail): void {
+  if (!Number.isSafeInteger(utcTimeMs) || utcTimeMs <= 0) throw fail('utcTimeMs must be set');
+  for (const [name, text] of Object.entries(texts))
+    if (text.length === 0 || text.length > MAX_TEXT) throw fail(`${name} must be 1–${MAX_TEXT} characters`);
+}
+
+function objectToWire(o: AnalyticsObject): Record<string, unknown> {
+  return { label: o.label, likelihood: o.likelihood, class_id: o.classId, object_id: o.objectId, box: o.box };
+}
+
+/** Validates decoded objects: labels set, likelihood and box within 0..1. */
+function objectsFromWire(raw: unknown, fail: Fail): AnalyticsObject[] {
+  const objects = raw as Array<Record<string, unknown>>;
+  if (objects.length > MAX_OBJECTS) throw fail(`more than ${MAX_OBJECTS} objects`);
+  return objects.map((o) => {
     const box = (o.box ?? {}) as Record<string, number>;
     const object: AnalyticsObject = {
       label: String(o.label),
@@ -108,21 +196,11 @@ export function decodeVideoAnalyticsFrame(bytes: Uint8Array): VideoAnalyticsFram
       objectId: Number(o.object_id),
       box: { left: box.left ?? 0, top: box.top ?? 0, right: box.right ?? 0, bottom: box.bottom ?? 0 },
     };
-    if (object.label.length === 0 || object.label.length > MAX_TEXT)
-      throw invalid('object label must be set');
-    if (!(object.likelihood >= 0 && object.likelihood <= 1)) throw invalid('likelihood must be within 0..1');
+    if (object.label.length === 0 || object.label.length > MAX_TEXT) throw fail('object label must be set');
+    if (!(object.likelihood >= 0 && object.likelihood <= 1)) throw fail('likelihood must be within 0..1');
     const { left, top, right, bottom } = object.box;
     if (![left, top, right, bottom].every((v) => v >= 0 && v <= 1) || right < left || bottom < top)
-      throw invalid(`box ${JSON.stringify(object.box)} is not a normalised 0..1 box`);
-    frame.objects.push(object);
-  }
-  return frame;
-}
-
-function invalid(message: string): CitysenseError {
-  return new CitysenseError(
-    'CS_ERR_VIDEO_ANALYTICS_DECODE',
-    `invalid video analytics frame: ${message}`,
-    400,
-  );
+      throw fail(`box ${JSON.stringify(object.box)} is not a normalised 0..1 box`);
+    return object;
+  });
 }

@@ -4,7 +4,7 @@
  * row per detected object. Inserts are idempotent on (stream, time[, ordinal]),
  * so spool replays never duplicate. Same SQL on embedded TimescaleDB and pg.
  */
-import { CitysenseError, type VideoAnalyticsFrame } from '@citysense/protocol';
+import { CitysenseError, type EdgeAlert, type VideoAnalyticsFrame } from '@citysense/protocol';
 import type { Database } from '../storage/database.ts';
 import { type Bucket, bucketSeconds } from '../telemetry/reading-store.ts';
 
@@ -12,6 +12,29 @@ import { type Bucket, bucketSeconds } from '../telemetry/reading-store.ts';
 export interface NodeFrame {
   nodeId: string;
   frame: VideoAnalyticsFrame;
+}
+
+/** An alert as received from a node. */
+export interface NodeAlert {
+  nodeId: string;
+  alert: EdgeAlert;
+}
+
+/** Which alerts to read. */
+export interface AlertQuery {
+  from: Date;
+  to: Date;
+  node?: string | undefined;
+  source?: string | undefined;
+  rule?: string | undefined;
+  severity?: string | undefined;
+  limit?: number | undefined;
+}
+
+/** One stored alert. */
+export interface AlertRow extends Omit<EdgeAlert, 'utcTimeMs'> {
+  time: Date;
+  node: string;
 }
 
 /** What to read. `from` inclusive, `to` exclusive. */
@@ -92,6 +115,40 @@ const SELECT_COUNTS = `SELECT date_bin($6::interval, f.time, ${ORIGIN_SQL}) AS b
  GROUP BY 1, 2
  ORDER BY 1, 2
  LIMIT $7`;
+
+const INSERT_ALERTS = `INSERT INTO edge_alerts
+  (time, node_id, source, rule_id, kind, severity, algorithm_id, algorithm_version, object_count, held_seconds,
+   message, objects)
+SELECT to_timestamp(t / 1000.0), n, s, r, k, v, a, av, c, h, m, o::jsonb
+  FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::int4[], $10::float4[], $11::text[], $12::text[]) AS u(t, n, s, r, k, v, a, av, c, h, m, o)
+ON CONFLICT DO NOTHING`;
+
+const SELECT_ALERTS = `SELECT time, node_id, source, rule_id, kind, severity, algorithm_id, algorithm_version,
+       object_count, held_seconds, message, objects
+  FROM edge_alerts
+ WHERE time >= $1 AND time < $2
+   AND ($3::text IS NULL OR node_id = $3)
+   AND ($4::text IS NULL OR source = $4)
+   AND ($5::text IS NULL OR rule_id = $5)
+   AND ($6::text IS NULL OR severity = $6)
+ ORDER BY time DESC
+ LIMIT $7`;
+
+interface AlertSqlRow {
+  time: Date;
+  node_id: string;
+  source: string;
+  rule_id: string;
+  kind: EdgeAlert['kind'];
+  severity: EdgeAlert['severity'];
+  algorithm_id: string;
+  algorithm_version: string;
+  object_count: number;
+  held_seconds: number;
+  message: string;
+  objects: EdgeAlert['objects'] | string;
+}
 
 interface StreamRow {
   id: number;
@@ -177,6 +234,55 @@ export class AnalyticsStore {
     if (d.t.length > 0)
       await this.#db.query(INSERT_DETECTIONS, [d.t, d.s, d.o, d.l, d.c, d.p, d.x1, d.y1, d.x2, d.y2, d.k]);
     return inserted.affectedRows;
+  }
+
+  /** Inserts alerts in one statement; replays (same node, source, rule and time) are skipped. */
+  async insertAlerts(alerts: readonly NodeAlert[]): Promise<number> {
+    if (alerts.length === 0) return 0;
+    const col = <T>(f: (a: NodeAlert) => T) => alerts.map(f);
+    const res = await this.#db.query(INSERT_ALERTS, [
+      col((a) => a.alert.utcTimeMs),
+      col((a) => a.nodeId),
+      col((a) => a.alert.source),
+      col((a) => a.alert.ruleId),
+      col((a) => a.alert.kind),
+      col((a) => a.alert.severity),
+      col((a) => a.alert.algorithmId),
+      col((a) => a.alert.algorithmVersion),
+      col((a) => a.alert.count),
+      col((a) => a.alert.heldSeconds),
+      col((a) => a.alert.message),
+      col((a) => JSON.stringify(a.alert.objects)),
+    ]);
+    return res.affectedRows;
+  }
+
+  /** Alerts in [from, to), newest first. */
+  async queryAlerts(q: AlertQuery): Promise<AlertRow[]> {
+    if (!(q.from < q.to)) throw new CitysenseError('CS_ERR_QUERY_RANGE', '`from` must be before `to`', 400);
+    const res = await this.#db.query<AlertSqlRow>(SELECT_ALERTS, [
+      q.from,
+      q.to,
+      q.node ?? null,
+      q.source ?? null,
+      q.rule ?? null,
+      q.severity ?? null,
+      limitOf(q.limit),
+    ]);
+    return res.rows.map((r) => ({
+      time: r.time,
+      node: r.node_id,
+      source: r.source,
+      ruleId: r.rule_id,
+      kind: r.kind,
+      severity: r.severity,
+      algorithmId: r.algorithm_id,
+      algorithmVersion: r.algorithm_version,
+      count: r.object_count,
+      heldSeconds: r.held_seconds,
+      message: r.message,
+      objects: typeof r.objects === 'string' ? (JSON.parse(r.objects) as EdgeAlert['objects']) : r.objects,
+    }));
   }
 
   /** Detections in [from, to), oldest first, filtered by node, source and label. */

@@ -2,6 +2,8 @@ import {
   DataType,
   decodePayload,
   decodeSpoolAck,
+  EDGE_ALERT_METRIC,
+  encodeEdgeAlert,
   encodePayload,
   encodeVideoAnalyticsFrame,
   SPOOL_ACK,
@@ -134,6 +136,47 @@ describe('video analytics from edge nodes', () => {
     expect(all.body).toHaveLength(5);
     const metrics = await fetch(`${t.httpUrl}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/citysense_rejected_total\{reason="video-analytics"\} 1/);
+  });
+
+  it('stores edge alerts once and lists them newest first, filtered by severity', async () => {
+    await publish('DBIRTH', 'cam-01', [
+      { name: VIDEO_ANALYTICS_METRIC, alias: 10, datatype: DataType.Bytes, value: null },
+      { name: EDGE_ALERT_METRIC, alias: 11, datatype: DataType.Bytes, value: null },
+      { name: SPOOL_ID, alias: 1, datatype: DataType.UInt64, value: null },
+    ]);
+    const alert = (time: number, severity: 'warning' | 'critical') => ({
+      utcTimeMs: time,
+      ruleId: 'gate',
+      kind: 'presence' as const,
+      severity,
+      source: 'cam-01',
+      algorithmId: 'yolox-nano',
+      algorithmVersion: '1.0.0',
+      objects: frameAt(time, ['person']).objects,
+      count: 1,
+      heldSeconds: 0,
+      message: '1 person in the zone',
+    });
+    const sendAlert = (spoolId: number, a: ReturnType<typeof alert>) =>
+      publish('DDATA', 'cam-01', [
+        { alias: 11, timestamp: a.utcTimeMs, datatype: DataType.Bytes, value: encodeEdgeAlert(a) },
+        { alias: 1, datatype: DataType.UInt64, value: spoolId },
+      ]);
+    await sendAlert(7, alert(t0 + 5000, 'warning'));
+    await sendAlert(8, alert(t0 + 6000, 'critical'));
+    await sendAlert(9, alert(t0 + 5000, 'warning')); // replay
+    await eventually(async () => acks.includes(9), 10_000, 'alert acks');
+    const all = await t.api<Array<{ time: string; severity: string; objects: unknown[] }>>(
+      'GET',
+      `/v1/alerts?node=cam-node&from=${t0}&to=${t0 + MINUTE}`,
+    );
+    expect(all.body.map((a) => a.severity)).toEqual(['critical', 'warning']);
+    expect(all.body[0]?.objects).toHaveLength(1);
+    const critical = await t.api<unknown[]>(
+      'GET',
+      `/v1/alerts?severity=critical&from=${t0}&to=${t0 + MINUTE}`,
+    );
+    expect(critical.body).toHaveLength(1);
   });
 
   it('refuses bad queries with codes', async () => {

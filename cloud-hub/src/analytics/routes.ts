@@ -17,6 +17,18 @@ const DetectionFilter = Type.Intersect([
   }),
 ]);
 const CountQuery = Type.Intersect([DetectionFilter, Type.Object({ bucket: BucketSchema })]);
+const AlertFilter = Type.Intersect([
+  TimeRangeQuery,
+  Type.Object({
+    node: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    source: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    rule: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'local rule id' })),
+    severity: Type.Optional(
+      Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 })),
+  }),
+]);
 
 const Box = Type.Object({
   left: Type.Number(),
@@ -35,6 +47,28 @@ const DetectionSchema = Type.Object({
   likelihood: Type.Number(),
   box: Box,
   objectId: Type.Integer(),
+});
+const AlertSchema = Type.Object({
+  time: Type.String({ format: 'date-time' }),
+  node: Type.String(),
+  source: Type.String(),
+  ruleId: Type.String(),
+  kind: Type.String(),
+  severity: Type.String(),
+  algorithmId: Type.String(),
+  algorithmVersion: Type.String(),
+  count: Type.Integer(),
+  heldSeconds: Type.Number(),
+  message: Type.String(),
+  objects: Type.Array(
+    Type.Object({
+      label: Type.String(),
+      likelihood: Type.Number(),
+      classId: Type.Integer(),
+      box: Box,
+      objectId: Type.Integer(),
+    }),
+  ),
 });
 const CountSchema = Type.Object({
   bucket: Type.String({ format: 'date-time' }),
@@ -86,6 +120,28 @@ export async function analyticsRoutes(app: FastifyInstance, deps: { store: Analy
         label: q.label,
         limit: q.limit,
         bucket: q.bucket,
+      });
+    },
+  );
+  app.get<{ Querystring: Static<typeof AlertFilter> }>(
+    '/v1/alerts',
+    {
+      schema: {
+        tags: ['video analytics'],
+        summary: 'Alerts nodes raised from their local rules, newest first',
+        querystring: AlertFilter,
+        response: { 200: Type.Array(AlertSchema) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return deps.store.queryAlerts({
+        ...resolveRange(q),
+        node: q.node,
+        source: q.source,
+        rule: q.rule,
+        severity: q.severity,
+        limit: q.limit ?? 1000,
       });
     },
   );

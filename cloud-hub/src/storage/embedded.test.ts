@@ -13,7 +13,7 @@ import { openDatabase } from './open.ts';
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 /** Compression, retention and aggregate-refresh jobs the migrations create. */
-const POLICY_JOBS = 10;
+const POLICY_JOBS = 11;
 
 describe('embedded TimescaleDB in a data directory', () => {
   let dataDir: string;
@@ -45,6 +45,7 @@ describe('embedded TimescaleDB in a data directory', () => {
     expect(hypertables.rows).toEqual([
       { name: 'analytics_frames', compression: true },
       { name: 'detections', compression: true },
+      { name: 'edge_alerts', compression: false },
       { name: 'node_health', compression: true },
       { name: 'readings', compression: true },
     ]);
@@ -62,6 +63,7 @@ describe('embedded TimescaleDB in a data directory', () => {
       { proc: 'policy_retention', target: 'analytics_frames' },
       { proc: 'policy_compression', target: 'detections' },
       { proc: 'policy_retention', target: 'detections' },
+      { proc: 'policy_retention', target: 'edge_alerts' },
       { proc: 'policy_compression', target: 'node_health' },
       { proc: 'policy_retention', target: 'node_health' },
       { proc: 'policy_refresh_continuous_aggregate', target: 'node_health_1m' },
@@ -77,6 +79,7 @@ describe('embedded TimescaleDB in a data directory', () => {
     expect(retention.rows).toEqual([
       { table: 'analytics_frames', days: 90 },
       { table: 'detections', days: 90 },
+      { table: 'edge_alerts', days: 365 },
       { table: 'node_health', days: 90 },
       { table: 'readings', days: 365 },
     ]);

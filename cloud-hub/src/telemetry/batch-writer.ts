@@ -1,5 +1,5 @@
 import { componentLogger, errorMessage, type Logger } from '@citysense/protocol';
-import type { AnalyticsStore, NodeFrame } from '../analytics/analytics-store.ts';
+import type { AnalyticsStore, NodeAlert, NodeFrame } from '../analytics/analytics-store.ts';
 import type { HubMetrics } from '../http/metrics.ts';
 import type { HealthColumn } from './node-session.ts';
 import type { ReadingStore } from './reading-store.ts';
@@ -34,9 +34,10 @@ class Batch {
   quality: number[] = [];
   health: HealthSample[] = [];
   frames: NodeFrame[] = [];
+  alerts: NodeAlert[] = [];
   records = new Map<string, number[]>();
   get size(): number {
-    return this.time.length + this.health.length + this.frames.length;
+    return this.time.length + this.health.length + this.frames.length + this.alerts.length;
   }
 }
 
@@ -95,6 +96,12 @@ export class BatchWriter {
   /** Buffers one video analytics frame (its objects are written with it). */
   addFrame(frame: NodeFrame): void {
     this.#batch.frames.push(frame);
+    this.#scheduled();
+  }
+
+  /** Buffers one edge alert. */
+  addAlert(alert: NodeAlert): void {
+    this.#batch.alerts.push(alert);
     this.#scheduled();
   }
 
@@ -161,6 +168,7 @@ export class BatchWriter {
         }
         if (batch.health.length > 0) await this.#o.store.insertHealth(batch.health);
         if (batch.frames.length > 0) await this.#o.analytics.insertFrames(batch.frames);
+        if (batch.alerts.length > 0) await this.#o.analytics.insertAlerts(batch.alerts);
         this.#o.metrics.dbLatency.observe((performance.now() - started) / 1000);
         this.#o.metrics.readingsCommitted.inc(undefined, batch.time.length);
         break;

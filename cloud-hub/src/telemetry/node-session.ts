@@ -1,5 +1,6 @@
 import {
   BD_SEQ,
+  EDGE_ALERT_METRIC,
   HEALTH_METRICS,
   HEALTH_PREFIX,
   NODE_PROPERTIES,
@@ -42,6 +43,7 @@ export type MetricRole =
   | { kind: 'health'; column: HealthColumn }
   | { kind: 'spool-id' }
   | { kind: 'video-analytics' }
+  | { kind: 'edge-alert' }
   | { kind: 'ignored' };
 
 /** A metric declared in a birth certificate. */
@@ -56,6 +58,7 @@ export interface DeclaredMetric {
 export function classifyMetric(device: string, name: string): MetricRole | 'reading' {
   if (name === SPOOL_ID) return { kind: 'spool-id' };
   if (name === VIDEO_ANALYTICS_METRIC) return { kind: 'video-analytics' };
+  if (name === EDGE_ALERT_METRIC) return { kind: 'edge-alert' };
   if (device === '') {
     const column = HEALTH_COLUMNS[name];
     if (column) return { kind: 'health', column };

@@ -4,6 +4,7 @@ import {
   CitysenseError,
   componentLogger,
   DataType,
+  decodeEdgeAlert,
   decodePayload,
   decodeVideoAnalyticsFrame,
   encodePayload,
@@ -151,6 +152,16 @@ export class SparkplugHost {
           this.#log.warn({ node: nodeId, err: errorMessage(err) }, 'ack publish failed'),
         );
     }
+  }
+
+  /**
+   * Sends one NCMD carrying `metrics` to a node (Sparkplug 3.0 §6.4.7), QoS 1. Resolves once the
+   * broker took it; a node that is offline does not get it (commands are not queued for it).
+   */
+  async sendNodeCommand(nodeId: string, metrics: SparkplugMetric[]): Promise<void> {
+    const payload = encodePayload({ timestamp: Date.now(), metrics });
+    const topic = formatTopic({ group: this.#o.groupId, type: 'NCMD', node: nodeId });
+    await this.#o.bus.publish(topic, payload, { qos: 1 });
   }
 
   /** Forgets a node's session (deregistration). */
@@ -323,9 +334,10 @@ export class SparkplugHost {
           }
           break;
         case 'video-analytics':
-          // A birth declares the metric, usually without a frame.
+        case 'edge-alert':
+          // A birth declares the metric, usually without a value.
           if (strict || (value instanceof Uint8Array && value.length > 0))
-            this.#addFrame(session.nodeId, value);
+            this.#addAnalytics(d.role.kind, session.nodeId, value);
           break;
         case 'ignored':
           break;
@@ -338,17 +350,16 @@ export class SparkplugHost {
     if (spoolId !== undefined && strict) this.#o.writer.completeRecord(session.nodeId, spoolId);
   }
 
-  /** Buffers one video analytics frame; a malformed one is counted and logged, the rest of the message stands. */
-  #addFrame(nodeId: string, value: unknown): void {
-    if (!(value instanceof Uint8Array)) {
-      this.#o.metrics.rejected.inc({ reason: 'video-analytics' });
-      return;
-    }
+  /** Buffers one video analytics frame or edge alert; a malformed one is counted and logged, the rest of the message stands. */
+  #addAnalytics(kind: 'video-analytics' | 'edge-alert', nodeId: string, value: unknown): void {
     try {
-      this.#o.writer.addFrame({ nodeId, frame: decodeVideoAnalyticsFrame(value) });
+      if (!(value instanceof Uint8Array)) throw new Error(`${kind} metric without bytes`);
+      if (kind === 'video-analytics')
+        this.#o.writer.addFrame({ nodeId, frame: decodeVideoAnalyticsFrame(value) });
+      else this.#o.writer.addAlert({ nodeId, alert: decodeEdgeAlert(value) });
     } catch (err) {
-      this.#o.metrics.rejected.inc({ reason: 'video-analytics' });
-      this.#log.warn({ node: nodeId, err: errorMessage(err) }, 'video analytics frame rejected');
+      this.#o.metrics.rejected.inc({ reason: kind });
+      this.#log.warn({ node: nodeId, err: errorMessage(err) }, `${kind} rejected`);
     }
   }
 
