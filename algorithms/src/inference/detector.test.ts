@@ -108,6 +108,25 @@ describe('Detector with YOLOX-nano', () => {
     expect(a.width).toBe(640);
     expect(b.objects.map((o) => o.label)).toContain('stop sign');
   });
+
+  it('keeps many overlapping frames in call order, with the same results as one at a time', async () => {
+    const names = [
+      '000000000139.jpg',
+      '000000000724.jpg',
+      '000000000139.jpg',
+      '000000000724.jpg',
+      'missing.jpg',
+    ];
+    const oneByOne = [];
+    for (const n of names.slice(0, 4)) oneByOne.push(await detector.detect(sample(n)));
+    const overlapped = await Promise.allSettled(names.map((n) => detector.detect(sample(n))));
+    expect(overlapped.slice(0, 4).map((r) => (r.status === 'fulfilled' ? r.value.objects : null))).toEqual(
+      oneByOne.map((d) => d.objects),
+    );
+    // A frame that fails (unreadable file) fails alone; the detector keeps working.
+    expect(overlapped[4]).toMatchObject({ status: 'rejected', reason: { code: 'CS_ERR_ALGO_IMAGE' } });
+    expect((await detector.detect(sample('000000000724.jpg'))).objects).toEqual(oneByOne[1]?.objects);
+  });
 });
 
 describe('Detector.load', () => {
