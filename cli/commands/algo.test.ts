@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveFfmpegPath } from '@citysense/algorithms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeClip } from '../../algorithms/src/sources/test-fixtures.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/citysense.mjs', import.meta.url));
 const REFERENCE = fileURLToPath(new URL('../../algorithms/packages/yolox-nano', import.meta.url));
@@ -92,25 +92,7 @@ describe('citysense algo', () => {
   });
 
   it('runs the package on a video file decoded by ffmpeg at the requested rate', async () => {
-    const ffmpeg = await resolveFfmpegPath();
-    await new Promise<void>((resolve, reject) =>
-      execFile(
-        ffmpeg,
-        [
-          '-loglevel',
-          'error',
-          '-y',
-          '-f',
-          'lavfi',
-          '-i',
-          'testsrc=size=320x240:rate=10',
-          '-t',
-          '2',
-          join(dir, 'clip.mp4'),
-        ],
-        (err) => (err ? reject(err) : resolve()),
-      ),
-    );
+    await makeClip(dir, 'clip.mp4', 'testsrc=size=320x240:rate=10', 2);
     const run = await citysense(['algo', 'run', 'yolox-nano-1.0.0.csalgo', 'clip.mp4', '--fps', '5'], dir);
     expect(run.code).toBe(0);
     const lines = run.stdout

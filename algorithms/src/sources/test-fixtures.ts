@@ -11,49 +11,32 @@ import type { Frame, FrameSource } from './frame.ts';
 
 const run = promisify(execFile);
 
+/** Runs the resolved ffmpeg quietly with `args` (after the common `-hide_banner -loglevel error -y`). */
+export async function runFfmpeg(args: string[]): Promise<void> {
+  await run(await resolveFfmpegPath(), ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
+}
+
 /** Encodes `seconds` of an ffmpeg lavfi source (`testsrc=size=320x240:rate=10`) to `dir/name`. */
 export async function makeClip(dir: string, name: string, lavfi: string, seconds: number): Promise<string> {
   const path = join(dir, name);
-  const ffmpeg = await resolveFfmpegPath();
-  await run(ffmpeg, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    lavfi,
-    '-t',
-    String(seconds),
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-pix_fmt',
-    'yuv420p',
-    path,
-  ]);
+  await runFfmpeg(
+    ['-f', 'lavfi', '-i', lavfi, '-t', String(seconds)].concat([
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      path,
+    ]),
+  );
   return path;
 }
 
 /** Writes one PNG still of a lavfi source. */
 export async function makePng(dir: string, name: string, lavfi = 'color=c=blue:size=16x16'): Promise<string> {
   const path = join(dir, name);
-  const ffmpeg = await resolveFfmpegPath();
-  await run(ffmpeg, [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    lavfi,
-    '-frames:v',
-    '1',
-    path,
-  ]);
+  await runFfmpeg(['-f', 'lavfi', '-i', lavfi, '-frames:v', '1', path]);
   return path;
 }
 
