@@ -22,6 +22,7 @@ import { Type } from '@sinclair/typebox';
 import { destination, pino } from 'pino';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
 import type { Command } from '../main.ts';
+import { deployActionOf, runDeployAction } from './deploy.ts';
 
 const AlgoOptionsSchema = Type.Object({
   key: Type.Optional(Type.String({ description: 'signing key file (pack), written by `algo keygen`' })),
@@ -61,13 +62,18 @@ const USAGE = `Usage:
   citysense algo pack <folder> --key centre-key.json [--out file${PACKAGE_EXTENSION}]
   citysense algo inspect <file${PACKAGE_EXTENSION}> [--json]
   citysense algo verify <file${PACKAGE_EXTENSION}> [--trust centre-key.json]
+  citysense algo deploy <id> <version> (--nodes a,b | --agency X) --source cam1=rtsp://… [--canary 0.1]
+  citysense algo deployments | algo rollback <deployment id>
   citysense algo run <file${PACKAGE_EXTENSION}> <image | folder | video file | rtsp:// | http:// URL> [--fps 5] [--score 0.4] [--limit N]`;
 
 /** `citysense algo`: make, look into and check algorithm packages. */
 export const algoCommand: Command = {
   name: 'algo',
-  summary: 'algorithm packages: keygen, pack, inspect, verify, run (one JSON line per frame)',
+  summary:
+    'algorithm packages and deployments: keygen, pack, inspect, verify, run, deploy, deployments, rollback',
   async run(argv) {
+    // deploy / deployments / rollback have their own options (repeatable --source, --nodes).
+    if (deployActionOf(argv)) return runDeployAction(argv);
     const args = parseArgs(argv, algoOptions);
     const [action, target] = args.positionals;
     if (args.help || !action) {

@@ -85,6 +85,11 @@ export const HubConfigSchema = Type.Object(
       description:
         'algorithm of the centre signing key generated into the data dir on first start: ed25519 | sm2-sm3',
     }),
+    deploymentCheckIntervalMs: Type.Integer({
+      minimum: 50,
+      default: 5000,
+      description: 'how often deployments in canary are checked for an expired gate timeout',
+    }),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,
       default: 60_000,

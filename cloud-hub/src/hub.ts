@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { type AdaptationTester, runAdaptationTest } from '@citysense/algorithms';
 import {
+  ASSIGNMENTS_REVISION,
   CitysenseError,
   componentLogger,
+  DataType,
   errorMessage,
   isSignatureAlgorithm,
   type Logger,
@@ -18,6 +20,8 @@ import { ExternalBus } from './broker/external-bus.ts';
 import type { MessageBus } from './broker/message-bus.ts';
 import type { HubConfig } from './config.ts';
 import { DataDirLock } from './data-dir-lock.ts';
+import { DeploymentService } from './deployments/deployment-service.ts';
+import { deploymentRoutes } from './deployments/routes.ts';
 import { createHubMetrics, Gauge, type HubMetrics } from './http/metrics.ts';
 import { opsRoutes } from './http/ops-routes.ts';
 import { createHttpServer } from './http/server.ts';
@@ -60,6 +64,7 @@ export class Hub {
   readonly #options: HubOptions;
   #db: Database | undefined;
   #algorithms: AlgorithmCentre | undefined;
+  #deployments: DeploymentService | undefined;
   #lock: DataDirLock | undefined;
   #maintenance: StorageMaintenance | undefined;
   #broker: EmbeddedBroker | undefined;
@@ -195,6 +200,19 @@ export class Hub {
     this.#host = host;
     this.#registerGauges(host, bus, writer);
     await host.start();
+    this.#deployments = new DeploymentService({
+      db,
+      centre: this.#algorithms,
+      registry,
+      // Sparkplug 3.0 §6.4.7: an NCMD tells the node to fetch its assignments now.
+      notify: (nodeId, revision) =>
+        host.sendNodeCommand(nodeId, [
+          { name: ASSIGNMENTS_REVISION, datatype: DataType.Int64, value: revision },
+        ]),
+      checkIntervalMs: c.deploymentCheckIntervalMs,
+      logger: this.#log,
+    });
+    await this.#deployments.start();
 
     const http = await createHttpServer({
       adminToken: adminToken.token,
@@ -225,6 +243,7 @@ export class Hub {
     });
     await telemetryRoutes(http, { store });
     await algorithmRoutes(http, { centre: this.#algorithms });
+    await deploymentRoutes(http, { deployments: this.#deployments });
     await analyticsRoutes(http, { store: analytics });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
@@ -299,6 +318,7 @@ export class Hub {
   async stop(): Promise<void> {
     const steps: Array<[string, () => Promise<void> | undefined]> = [
       ['http', () => this.#http?.close()],
+      ['deployments', () => this.#deployments?.stop()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
       ['algorithm centre', () => this.#algorithms?.stop()],
@@ -318,6 +338,7 @@ export class Hub {
     this.#host = undefined;
     this.#writer = undefined;
     this.#algorithms = undefined;
+    this.#deployments = undefined;
     this.#broker = undefined;
     this.#external = undefined;
     this.#maintenance = undefined;

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { DeviceDescriptor } from '@citysense/device-drivers';
 import { componentLogger, errorMessage, type Logger, rootLogger } from '@citysense/protocol';
 import { type AgentConfig, type AgentConfigInput, resolveAgentConfig } from './config.ts';
 import { DriverHost, type DriverRegistry, type DriverStatus } from './driver-host.ts';
@@ -6,6 +7,7 @@ import { builtinDrivers } from './drivers.ts';
 import { ensureIdentity } from './enrollment.ts';
 import { HealthMonitor } from './health.ts';
 import type { NodeIdentity } from './identity-store.ts';
+import type { InferenceRuntime, InferenceRuntimeStatus } from './inference/runtime.ts';
 import { TelemetryRecorder } from './recorder.ts';
 import { Spool } from './spool/index.ts';
 import type { SpoolStats } from './spool/spool.ts';
@@ -37,6 +39,8 @@ export interface AgentStatus {
   drivers: DriverStatus[];
   /** Records the spool refused (reject-new when full, disk errors). */
   appendFailures: number;
+  /** Assignments, model cache and per-source figures; null when inference is disabled or not started. */
+  inference: InferenceRuntimeStatus | null;
 }
 
 /** Things a host may swap (tests, plugins). */
@@ -52,13 +56,15 @@ interface Running {
   uplink: SparkplugUplink | null;
   recorder: TelemetryRecorder | null;
   drivers: DriverHost | null;
+  inference: InferenceRuntime | null;
   healthTimer: NodeJS.Timeout | null;
 }
 
 /**
  * The edge agent host. Starts its parts in order: identity (enrol when needed) →
- * spool → uplink → drivers → health timer; stops them in reverse. Everything a
- * driver produces goes through the spool, so nothing is lost while the hub is away.
+ * spool → uplink → drivers → inference → health timer; stops them in reverse.
+ * Everything a driver or an algorithm produces goes through the spool, so nothing is
+ * lost while the hub is away.
  */
 export class Agent {
   readonly #config: AgentConfig;
@@ -124,6 +130,7 @@ export class Agent {
       uplink,
       drivers: run?.drivers?.status() ?? [],
       appendFailures: run?.recorder?.appendFailures ?? 0,
+      inference: run?.inference?.status() ?? null,
     };
   }
 
@@ -137,6 +144,7 @@ export class Agent {
       uplink: null,
       recorder: null,
       drivers: null,
+      inference: null,
       healthTimer: null,
     };
     this.#run = run;
@@ -169,10 +177,12 @@ export class Agent {
       });
       const recorder = new TelemetryRecorder({
         sink: spool,
-        metricType: (device, metric) => drivers.metricType(device, metric),
+        metricType: (device, metric) =>
+          drivers.metricType(device, metric) ?? run.inference?.metricType(device, metric),
         logger: componentLogger('recorder', this.#parentLog),
       });
       run.recorder = recorder;
+      const inference = await this.#createInference(config, run.identity, recorder);
 
       const uplink = new SparkplugUplink({
         identity: run.identity,
@@ -182,7 +192,7 @@ export class Agent {
         ackTimeoutMs: config.uplink.ackTimeoutMs,
         backoff: config.uplink.backoff,
         agentVersion: AGENT_VERSION,
-        devices: () => drivers.devices(),
+        devices: () => birthDevices(drivers.devices(), run.inference?.devices() ?? []),
         logger: componentLogger('uplink', this.#parentLog),
       });
       run.uplink = uplink;
@@ -190,6 +200,24 @@ export class Agent {
 
       run.drivers = drivers;
       await drivers.start(signal);
+
+      if (inference) {
+        // Source devices come and go with assignments; births must list the current set.
+        inference.on('devices', () => uplink.requestRebirth());
+        uplink.on('assignmentsRevision', () => inference.syncNow('ncmd'));
+        uplink.on('connected', () => inference.syncNow('connected'));
+        try {
+          await inference.start(signal);
+          run.inference = inference;
+        } catch (err) {
+          // Telemetry matters more than analytics: the agent runs on without them.
+          signal.throwIfAborted();
+          this.#log.error(
+            { err: errorMessage(err) },
+            'inference runtime failed to start; running without it',
+          );
+        }
+      }
 
       run.healthTimer = this.#startHealth(run, spool, uplink);
       this.#state = 'running';
@@ -200,6 +228,25 @@ export class Agent {
       this.#state = 'stopped';
       throw err;
     }
+  }
+
+  /** The inference runtime when enabled; loaded lazily so that ONNX Runtime is only loaded on nodes that use it. */
+  async #createInference(
+    config: Readonly<AgentConfig>,
+    identity: NodeIdentity,
+    recorder: TelemetryRecorder,
+  ): Promise<InferenceRuntime | null> {
+    if (!config.inference.enabled) return null;
+    const { InferenceRuntime } = await import('./inference/runtime.ts');
+    const { enabled: _enabled, ...options } = config.inference;
+    return new InferenceRuntime({
+      ...options,
+      // The enrolled hub, with the node's MQTT credentials as HTTP Basic credentials.
+      hub: { hubUrl: identity.hubUrl, nodeId: identity.nodeId, password: identity.mqtt.password },
+      stateDir: config.stateDir,
+      record: (readings) => recorder.recordReadings(readings),
+      logger: componentLogger('inference', this.#parentLog),
+    });
   }
 
   #startHealth(run: Running, spool: Spool, uplink: SparkplugUplink): NodeJS.Timeout {
@@ -237,6 +284,7 @@ export class Agent {
     if (run.healthTimer) clearInterval(run.healthTimer);
     run.healthTimer = null;
     const steps: Array<[string, () => Promise<void>]> = [
+      ['inference', async () => run.inference?.stop()],
       ['drivers', async () => run.drivers?.stop()],
       ['recorder', async () => run.recorder?.flush()],
       ['uplink', async () => run.uplink?.stop()],
@@ -250,4 +298,10 @@ export class Agent {
       }
     }
   }
+}
+
+/** Driver devices, then the inference runtime's source devices whose ids no driver already uses. */
+function birthDevices(drivers: DeviceDescriptor[], sources: DeviceDescriptor[]): DeviceDescriptor[] {
+  const taken = new Set(drivers.map((d) => d.id));
+  return [...drivers, ...sources.filter((d) => !taken.has(d.id))];
 }

@@ -84,6 +84,32 @@ export const AgentConfig = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     healthIntervalMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    inference: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'Run the algorithms the hub assigns to this node (video analytics)',
+        }),
+        pollIntervalMs: Type.Integer({
+          minimum: 100,
+          default: 30_000,
+          description: 'How often to ask the hub for assignments; an NCMD or a reconnect asks at once',
+        }),
+        statsIntervalMs: Type.Integer({
+          minimum: 100,
+          default: 10_000,
+          description: 'How often a running assignment reports its inference figures to the hub',
+        }),
+        maxParallelDownloads: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+        intraOpNumThreads: Type.Integer({
+          minimum: 1,
+          maximum: 256,
+          default: 1,
+          description: 'ONNX Runtime threads per model',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     drivers: Type.Array(DriverConfig, {
       default: [{ type: 'lamp-pole-sim', id: 'lamp-pole-sim', options: {} }],
     }),

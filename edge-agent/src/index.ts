@@ -6,6 +6,8 @@ export * from './drivers.ts';
 export * from './enrollment.ts';
 export * from './health.ts';
 export * from './identity-store.ts';
+// Types only: the runtime itself loads ONNX Runtime, so the agent imports it lazily when enabled.
+export type * from './inference/index.ts';
 export * from './record.ts';
 export * from './recorder.ts';
 export { Spool } from './spool/index.ts';

@@ -109,6 +109,24 @@ describe('Detector with YOLOX-nano', () => {
     expect(b.objects.map((o) => o.label)).toContain('stop sign');
   });
 
+  it('releases only after every accepted frame is answered, including frames waiting for a buffer', async () => {
+    const own = await Detector.load(model, manifest, labels);
+    const frames = [1, 2, 3, 4, 5].map(() => own.detect(sample('000000000724.jpg')));
+    const released = own.release();
+    const results = await Promise.allSettled(frames);
+    await released;
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    await expect(own.detect(sample('000000000724.jpg'))).rejects.toMatchObject({
+      code: 'CS_ERR_ALGO_RELEASED',
+    });
+  });
+
   it('keeps many overlapping frames in call order, with the same results as one at a time', async () => {
     const names = [
       '000000000139.jpg',

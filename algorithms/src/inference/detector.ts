@@ -62,6 +62,8 @@ export class Detector {
   #prepareTail: Promise<unknown> = Promise.resolve();
   #inferTail: Promise<unknown> = Promise.resolve();
   #released: Promise<void> | undefined;
+  /** Frames accepted and not yet answered. */
+  readonly #pending = new Set<Promise<Detection>>();
 
   private constructor(
     session: SessionWorker,
@@ -133,13 +135,20 @@ export class Detector {
    * (two stages, each in call order), so a caller that keeps two frames in flight
    * gets close to bare `session.run` throughput. Results come back in call order.
    */
-  async detect(image: ImageSource, thresholds: Partial<Thresholds> = {}): Promise<Detection> {
+  detect(image: ImageSource, thresholds: Partial<Thresholds> = {}): Promise<Detection> {
     if (this.#released)
-      throw new CitysenseError(
-        'CS_ERR_ALGO_RELEASED',
-        `detector for ${this.manifest.id} has been released`,
-        409,
+      return Promise.reject(
+        new CitysenseError('CS_ERR_ALGO_RELEASED', `detector for ${this.manifest.id} has been released`, 409),
       );
+    const work = this.#detect(image, thresholds);
+    // Tracked from the start, so release() also waits for frames still waiting for a buffer.
+    this.#pending.add(work);
+    const forget = () => this.#pending.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  async #detect(image: ImageSource, thresholds: Partial<Thresholds>): Promise<Detection> {
     const resolved = resolveThresholds(this.manifest.thresholds, thresholds);
     const buffer = await this.#takeBuffer();
     const prepared = this.#prepareTail.then(async () => {
@@ -179,7 +188,7 @@ export class Detector {
 
   /** Frees the ONNX Runtime session once pending frames are done; idempotent. */
   release(): Promise<void> {
-    this.#released ??= Promise.all([this.#prepareTail, this.#inferTail]).then(async () => {
+    this.#released ??= Promise.allSettled([...this.#pending]).then(async () => {
       await this.#session.release();
       this.#freeBuffers.length = 0;
       this.#log.debug('model released');

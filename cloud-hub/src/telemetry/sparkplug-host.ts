@@ -156,7 +156,7 @@ export class SparkplugHost {
 
   /**
    * Sends one NCMD carrying `metrics` to a node (Sparkplug 3.0 §6.4.7), QoS 1. Resolves once the
-   * broker took it; a node that is offline does not get it (commands are not queued for it).
+   * broker took it; whether an offline node gets it later depends on its MQTT session, so treat it as a nudge.
    */
   async sendNodeCommand(nodeId: string, metrics: SparkplugMetric[]): Promise<void> {
     const payload = encodePayload({ timestamp: Date.now(), metrics });
@@ -185,7 +185,7 @@ export class SparkplugHost {
       return this.#reject('topic', topicText, err);
     }
     this.#o.metrics.messages.inc({ type: topic.type });
-    if (!this.#o.registry.isActive(topic.node))
+    if (!(await this.#o.registry.isActive(topic.node)))
       return this.#reject('unknown-node', topicText, 'node is not enrolled');
     try {
       payload = decodePayload(bytes);

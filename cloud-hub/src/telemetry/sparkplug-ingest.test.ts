@@ -168,6 +168,27 @@ describe('Sparkplug ingest over the embedded broker', () => {
     await clientA.endAsync();
   });
 
+  it('ignores births of a node that is not enrolled, even from a client allowed to publish them', async () => {
+    // The hub's own privileged client may publish anywhere (an external broker may be this permissive).
+    const privileged = await connectNode(t.mqttUrl, 'citysense-hub', t.adminToken);
+    await privileged.publishAsync(
+      'spBv1.0/city/NBIRTH/ghost-node',
+      Buffer.from(
+        encodePayload({
+          seq: 0,
+          timestamp: Date.now(),
+          metrics: [{ name: 'bdSeq', datatype: DataType.UInt64, value: 0 }],
+        }),
+      ),
+    );
+    await eventually(async () => {
+      const m = await fetch(`${t.httpUrl}/metrics`).then((r) => r.text());
+      return /citysense_rejected_total\{reason="unknown-node"\} [1-9]/.test(m);
+    });
+    expect((await t.api('GET', '/v1/nodes/ghost-node')).status).toBe(404);
+    await privileged.endAsync();
+  });
+
   it('disconnects only the client that sends an oversize payload', async () => {
     const a = await t.enroll();
     const b = await t.enroll();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { DeviceDescriptor } from '@citysense/device-drivers';
 import {
+  ASSIGNMENTS_REVISION,
   BD_SEQ,
   CitysenseError,
   componentLogger,
@@ -88,6 +89,8 @@ export interface UplinkEvents {
   births: [bdSeq: number];
   rewind: [reason: RewindReason];
   hubState: [online: boolean];
+  /** NCMD ASSIGNMENTS_REVISION: the hub changed this node's algorithm assignments (null: no usable revision). */
+  assignmentsRevision: [revision: number | null];
 }
 
 /** MQTT keepalive, seconds: the broker fires the Will after 1.5× this without traffic. */
@@ -519,6 +522,10 @@ export class SparkplugUplink extends EventEmitter<UplinkEvents> {
         } catch (err) {
           this.#log.warn({ err: errorMessage(err) }, 'ignoring malformed spool ack');
         }
+      } else if (name === ASSIGNMENTS_REVISION) {
+        const revision = typeof m.value === 'number' && Number.isFinite(m.value) ? m.value : null;
+        this.#log.info({ revision }, 'hub changed the assignments');
+        this.emit('assignmentsRevision', revision);
       } else if (name === BD_SEQ) {
         this.#log.debug('ignoring bdSeq in NCMD');
       } else this.#log.debug({ metric: name }, 'ignoring unsupported NCMD metric');

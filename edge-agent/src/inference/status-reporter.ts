@@ -1,0 +1,135 @@
+/**
+ * Delivers per-assignment status reports to the hub, one PUT at a time. Only the latest
+ * state of each deployment matters: a report that fails (hub down) is retried with
+ * backoff, and a newer state replaces it while it waits.
+ */
+import { type AssignmentStatus, errorMessage, type Logger } from '@citysense/protocol';
+import { type BackoffOptions, backoffDelay, sleep } from '../backoff.ts';
+import { Wakeup } from '../uplink/wakeup.ts';
+import { codeOf, isRetryable } from './errors.ts';
+import type { HubClient } from './hub-client.ts';
+
+/** Options of the reporter. */
+export interface StatusReporterOptions {
+  client: Pick<HubClient, 'putStatus'>;
+  backoff: BackoffOptions;
+  logger: Logger;
+}
+
+/** Reporter figures for the agent status. */
+export interface StatusReporterStatus {
+  /** Deployments whose latest state is not delivered yet. */
+  pending: number;
+  delivered: number;
+  /** Failed attempts (each retried later with the latest state). */
+  failures: number;
+  lastError: { code: string; message: string } | null;
+}
+
+interface Pending {
+  status: AssignmentStatus;
+  /** Bumped on every update, so a delivery only clears the state it sent. */
+  seq: number;
+}
+
+/** Coalescing, retrying sender of AssignmentStatus reports. */
+export class StatusReporter {
+  readonly #o: StatusReporterOptions;
+  readonly #pending = new Map<string, Pending>();
+  readonly #notFoundLogged = new Set<string>();
+  readonly #wakeup = new Wakeup();
+  #seq = 0;
+  #controller: AbortController | null = null;
+  #loop: Promise<void> | null = null;
+  #counters = { delivered: 0, failures: 0 };
+  #lastError: { code: string; message: string } | null = null;
+
+  constructor(o: StatusReporterOptions) {
+    this.#o = o;
+  }
+
+  /** Starts the sender. Idempotent. */
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    const controller = new AbortController();
+    this.#controller = controller;
+    this.#loop = this.#run(controller.signal);
+  }
+
+  /** Stops the sender; undelivered reports are dropped (the hub gets fresh ones after a restart). Idempotent. */
+  async stop(): Promise<void> {
+    const loop = this.#loop;
+    if (!loop) return;
+    this.#controller?.abort();
+    this.#wakeup.notify();
+    await loop;
+    this.#loop = null;
+    this.#controller = null;
+  }
+
+  /** Queues `status` as the latest state of `deploymentId`, replacing an undelivered one. */
+  update(deploymentId: string, status: AssignmentStatus): void {
+    // Re-inserted at the end, so one deployment's stream of updates cannot starve the others.
+    this.#pending.delete(deploymentId);
+    this.#pending.set(deploymentId, { status, seq: ++this.#seq });
+    this.#wakeup.notify();
+  }
+
+  /** Drops any undelivered report of a deployment the hub withdrew. */
+  forget(deploymentId: string): void {
+    this.#pending.delete(deploymentId);
+    this.#notFoundLogged.delete(deploymentId);
+  }
+
+  /** Sender figures. */
+  status(): StatusReporterStatus {
+    return { pending: this.#pending.size, ...this.#counters, lastError: this.#lastError };
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      const next = this.#pending.entries().next();
+      if (next.done) {
+        await this.#wakeup.wait(60_000);
+        continue;
+      }
+      const [deploymentId, { status, seq }] = next.value;
+      try {
+        const outcome = await this.#o.client.putStatus(deploymentId, status, signal);
+        attempt = 0;
+        this.#lastError = null;
+        if (outcome === 'accepted') this.#counters.delivered++;
+        else if (!this.#notFoundLogged.has(deploymentId)) {
+          this.#notFoundLogged.add(deploymentId);
+          this.#o.logger.info(
+            { deployment: deploymentId },
+            'hub does not know this deployment or has no status route; report dropped',
+          );
+        }
+        if (this.#pending.get(deploymentId)?.seq === seq) this.#pending.delete(deploymentId);
+      } catch (err) {
+        if (signal.aborted) break;
+        const code = codeOf(err);
+        this.#counters.failures++;
+        this.#lastError = { code, message: errorMessage(err) };
+        if (!isRetryable(err)) {
+          this.#o.logger.warn(
+            { deployment: deploymentId, code, err: errorMessage(err) },
+            'status report refused',
+          );
+          if (this.#pending.get(deploymentId)?.seq === seq) this.#pending.delete(deploymentId);
+          continue;
+        }
+        const delayMs = backoffDelay(attempt, this.#o.backoff) + this.#o.backoff.initialMs;
+        const level = attempt === 0 ? 'warn' : 'debug';
+        this.#o.logger[level](
+          { code, err: errorMessage(err), delayMs },
+          'status report failed; will send the latest state',
+        );
+        attempt++;
+        await sleep(delayMs, signal).catch(() => undefined);
+      }
+    }
+  }
+}
