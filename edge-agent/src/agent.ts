@@ -150,7 +150,12 @@ export class Agent {
     this.#run = run;
     try {
       run.identity = await ensureIdentity(
-        { ...config, backoff: config.uplink.backoff, logger: componentLogger('enrollment', this.#parentLog) },
+        {
+          ...config,
+          executionProviders: config.inference.executionProviders,
+          backoff: config.uplink.backoff,
+          logger: componentLogger('enrollment', this.#parentLog),
+        },
         signal,
       );
       signal.throwIfAborted();

@@ -107,6 +107,13 @@ export const AgentConfig = Type.Object(
           default: 1,
           description: 'ONNX Runtime threads per model',
         }),
+        executionProviders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+          minItems: 1,
+          maxItems: 8,
+          default: ['cpu'],
+          description:
+            'ONNX Runtime execution providers in preference order (cpu, cuda, …); reported at enrolment',
+        }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -189,6 +189,8 @@ export interface EnsureIdentityOptions {
   name?: string | undefined;
   location?: { lon: number; lat: number } | undefined;
   poleId?: string | undefined;
+  /** Inference backends to report in the hardware facts. */
+  executionProviders?: string[] | undefined;
   backoff: BackoffOptions;
   logger?: Logger | undefined;
 }
@@ -225,7 +227,7 @@ export async function ensureIdentity(o: EnsureIdentityOptions, signal: AbortSign
     publicKey: keys.publicKey,
     signature: signEd25519(keys.privateKey, `${o.token}\n${keys.publicKey}`),
     agentVersion: AGENT_VERSION,
-    hardware: await collectHardware(o.stateDir),
+    hardware: await collectHardware(o.stateDir, o.executionProviders),
     name: o.name,
     location: o.location,
     poleId: o.poleId,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { NodeHardware } from '@citysense/protocol';
 
 /** Collects hardware facts; `diskBytes` is the size of the filesystem holding `stateDir`. */
-export async function collectHardware(stateDir: string): Promise<NodeHardware> {
+export async function collectHardware(stateDir: string, executionProviders = ['cpu']): Promise<NodeHardware> {
   const cpus = os.cpus();
   const fs = await statfs(stateDir);
   return {
@@ -13,7 +13,7 @@ export async function collectHardware(stateDir: string): Promise<NodeHardware> {
     cpuCores: cpus.length,
     memoryBytes: os.totalmem(),
     diskBytes: fs.blocks * fs.bsize,
-    // Only the CPU until accelerators are probed.
-    executionProviders: ['cpu'],
+    // As configured: the agent cannot probe accelerators without loading a model on them.
+    executionProviders,
   };
 }

@@ -20,6 +20,8 @@ const PIPELINE_DEPTH = 2;
 export interface DetectorOptions {
   /** Threads ONNX Runtime uses inside one operator (default 1: one camera, one core). */
   intraOpNumThreads?: number;
+  /** ONNX Runtime execution providers in preference order; default ['cpu']. */
+  executionProviders?: string[];
   logger?: Logger;
 }
 
@@ -102,7 +104,10 @@ export class Detector {
       );
     let session: SessionWorker;
     try {
-      session = await SessionWorker.load(model, { intraOpNumThreads: options.intraOpNumThreads ?? 1 });
+      session = await SessionWorker.load(model, {
+        intraOpNumThreads: options.intraOpNumThreads ?? 1,
+        executionProviders: options.executionProviders ?? ['cpu'],
+      });
     } catch (err) {
       throw new CitysenseError(
         'CS_ERR_ALGO_MODEL_LOAD',

@@ -11,6 +11,7 @@ import type { GraphValue } from './detector.ts';
 /** ONNX Runtime session options passed through to the worker. */
 export interface WorkerSessionOptions {
   intraOpNumThreads: number;
+  executionProviders: string[];
 }
 
 /** A float32 output tensor. */
@@ -67,7 +68,7 @@ export class SessionWorker {
           type: 'load',
           model: copy,
           options: {
-            executionProviders: ['cpu'],
+            executionProviders: options.executionProviders,
             intraOpNumThreads: options.intraOpNumThreads,
             interOpNumThreads: 1,
             graphOptimizationLevel: 'all',

@@ -75,6 +75,7 @@ export interface DeploymentContext {
   reporter: Pick<StatusReporter, 'update' | 'forget'>;
   record: (readings: Reading[]) => void;
   intraOpNumThreads: number;
+  executionProviders: string[];
   statsIntervalMs: number;
   backoff: BackoffOptions;
   logger: Logger;
@@ -381,6 +382,7 @@ export class DeploymentUnit {
       throw new CitysenseError('CS_ERR_ALGO_PART_MISSING', `package lacks its model ${manifest.model}`, 400);
     const detector = await Detector.load(model, manifest, packageLabels(pkg), {
       intraOpNumThreads: this.#ctx.intraOpNumThreads,
+      executionProviders: this.#ctx.executionProviders,
       logger: this.#log,
     });
     try {

@@ -38,6 +38,8 @@ export interface InferenceRuntimeOptions {
   statsIntervalMs: number;
   maxParallelDownloads: number;
   intraOpNumThreads: number;
+  /** ONNX Runtime execution providers for every model; default ['cpu']. */
+  executionProviders?: string[];
   /** Where analytics readings go: the agent's recorder (spool, store-and-forward). */
   record: (readings: Reading[]) => void;
   /** Retry delays of sources, downloads and status reports; default 1 s growing to 60 s. */
@@ -220,6 +222,7 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
       reporter: this.#reporter,
       record: this.#o.record,
       intraOpNumThreads: this.#o.intraOpNumThreads,
+      executionProviders: this.#o.executionProviders ?? ['cpu'],
       statsIntervalMs: this.#o.statsIntervalMs,
       backoff: this.#o.backoff ?? DEFAULT_BACKOFF,
       logger: this.#log,
