@@ -3,9 +3,10 @@ import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hub } from '@citysense/cloud-hub';
-import { rootLogger } from '@citysense/protocol';
+import { errorMessage, rootLogger } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { startDemoVideo } from '../demo-video.ts';
 import { prepareGateway } from '../fleet.ts';
 import { HubClient } from '../hub-client.ts';
 import type { Command } from '../main.ts';
@@ -27,6 +28,16 @@ const DemoOptionsSchema = Type.Object({
     default: 2000,
     description: 'sensor sampling interval of the simulated poles',
   }),
+  cameraPort: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 8090,
+    description: 'port of the simulated street camera (MJPEG over HTTP) watched by pole-001',
+  }),
+  video: Type.Boolean({
+    default: true,
+    description: 'run the camera and YOLOX-nano on pole-001 (--video=false: sensors only)',
+  }),
 });
 type DemoOptions = {
   gateways: number;
@@ -34,6 +45,8 @@ type DemoOptions = {
   httpPort: number;
   mqttPort: number;
   intervalMs: number;
+  cameraPort: number;
+  video: boolean;
 };
 const demoOptions = optionsOf(DemoOptionsSchema);
 
@@ -111,6 +124,18 @@ export const demoCommand: Command = {
       gateways.push(gw);
     }
 
+    const video = o.video
+      ? await startDemoVideo({
+          client,
+          hubUrl,
+          adminToken: endpoints.adminToken.token,
+          dataDir,
+          cameraPort: o.cameraPort,
+          nodeId: gateways[0]?.id ?? 'pole-001',
+          nodeIds: gateways.map((g) => g.id),
+        })
+      : undefined;
+
     const tokenShown =
       endpoints.adminToken.source === 'config' ? '(from CITYSENSE_ADMIN_TOKEN)' : endpoints.adminToken.token;
     const auth = `-H "Authorization: Bearer ${endpoints.adminToken.source === 'config' ? '$CITYSENSE_ADMIN_TOKEN' : endpoints.adminToken.token}"`;
@@ -124,13 +149,18 @@ with its own identity and disk spool, streaming Sparkplug B over MQTT into Times
   admin token  ${tokenShown}
   data         ${dataDir}  (gateway logs in ${join(dataDir, 'gateways', '<id>', 'agent.log')})
 
-Three things to try:
+Four things to try:
   1. The fleet, online state and latest health:
        curl -s ${auth} ${endpoints.httpUrl}/v1/nodes
   2. PM2.5 on pole-001, raw and in 5-minute buckets:
        curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5'
        curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5&bucket=5m'
-  3. Enrol another gateway by hand:
+  3. What YOLOX-nano on pole-001 sees in the simulated camera ${video ? video.camera.url : '(--video=false)'},
+     objects per minute, and the alerts the gateway raised on its own:
+       curl -s ${auth} '${endpoints.httpUrl}/v1/analytics/detection-counts?node=pole-001&bucket=1m'
+       curl -s ${auth} '${endpoints.httpUrl}/v1/alerts?node=pole-001'
+       npx citysense algo deployments
+  4. Enrol another gateway by hand:
        npx citysense token create --name pole-100
        npx citysense agent --hub ${endpoints.httpUrl} --token <token> --state-dir ./data/gateways/pole-100
 
@@ -147,10 +177,18 @@ Ctrl-C stops everything; the next 'npm start' reuses the data and identities.
       last = now;
     }, 15_000);
 
+    video?.deployed.then(
+      (id) =>
+        console.log(
+          `video: YOLOX-nano runs on ${video.nodeId} (deployment ${id}), watching ${video.camera.url}`,
+        ),
+      (err: unknown) => console.error(`video: could not deploy YOLOX-nano: ${errorMessage(err)}`),
+    );
     await untilSignal();
     clearInterval(ticker);
     console.log('stopping gateways and hub...');
     await Promise.all(gateways.map((g) => g.stop()));
+    await video?.camera.stop();
     await hub.stop();
     console.log('stopped.');
     return 0;

@@ -1,5 +1,17 @@
 /** The ffmpeg command line that turns any input into raw RGB24 frames on stdout. */
-import { schemeOf } from './spec.ts';
+import { extensionOf, schemeOf } from './spec.ts';
+
+/** Containers that carry presentation timestamps. */
+const TIMESTAMPED: ReadonlySet<string> = new Set([
+  '.ts',
+  '.mp4',
+  '.m4s',
+  '.flv',
+  '.m3u8',
+  '.mkv',
+  '.webm',
+  '.mov',
+]);
 
 /** What the command line depends on. */
 export interface FfmpegArgsOptions {
@@ -15,6 +27,8 @@ export interface FfmpegArgsOptions {
   realtime: boolean;
   /** Extra HTTP request headers, CRLF-terminated lines (used to keep `Host` after resolving). */
   httpHeaders?: string | undefined;
+  /** A live stream: HTTP inputs (MJPEG cameras) get arrival-time timestamps. */
+  live?: boolean | undefined;
 }
 
 /** Arguments for `ffmpeg`, input options first; output is `-f rawvideo -pix_fmt rgb24 pipe:1`. */
@@ -32,6 +46,11 @@ export function ffmpegArgs(o: FfmpegArgsOptions): string[] {
     args.push('-rw_timeout', timeoutUs);
   }
   if ((scheme === 'http' || scheme === 'https') && o.httpHeaders) args.push('-headers', o.httpHeaders);
+  // MJPEG over HTTP (`/video.mjpg`, `…/video.cgi`) carries no timestamps: ffmpeg would assume
+  // 25 fps and the fps filter would wait for 25 camera frames per output second. For a live
+  // camera, arrival time is the truth. Containers with their own clocks (TS, MP4, FLV, HLS) keep them.
+  if ((scheme === 'http' || scheme === 'https') && o.live && !TIMESTAMPED.has(extensionOf(o.input)))
+    args.push('-use_wallclock_as_timestamps', '1');
   if (o.realtime) args.push('-re');
   args.push('-i', o.input, '-map', '0:v:0', '-an', '-sn', '-dn');
   const filters: string[] = [];

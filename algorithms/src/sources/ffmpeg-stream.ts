@@ -218,6 +218,7 @@ export class FfmpegStreamSource implements FrameSource {
         ioTimeoutMs,
         realtime: o.realtime ?? false,
         httpHeaders: target.httpHeaders,
+        live: this.#live,
       }),
       input: this.#input,
       backpressure: o.backpressure ?? (this.#live ? 'drop-oldest' : 'pause'),

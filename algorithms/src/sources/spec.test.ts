@@ -36,6 +36,18 @@ describe('ffmpegArgs', () => {
     expect(file.join(' ')).toContain('-rw_timeout 1000000 -re -i /x.mp4');
     expect(file).not.toContain('-vf');
   });
+
+  it('times live MJPEG over HTTP by arrival, and leaves timestamped containers their own clock', () => {
+    const args = (input: string, live: boolean) =>
+      ffmpegArgs({ input, ioTimeoutMs: 1000, realtime: false, live });
+    expect(args('http://cam/video.mjpg', true)).toContain('-use_wallclock_as_timestamps');
+    expect(args('http://cam/cgi-bin/mjpg/video.cgi?channel=1', true)).toContain(
+      '-use_wallclock_as_timestamps',
+    );
+    expect(args('http://cam/live.ts', true)).not.toContain('-use_wallclock_as_timestamps');
+    expect(args('http://server/clip.mjpg', false)).not.toContain('-use_wallclock_as_timestamps');
+    expect(args('rtsp://cam/1', true)).not.toContain('-use_wallclock_as_timestamps');
+  });
 });
 
 describe('resolveInputHost', () => {
