@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClip } from '../../algorithms/src/sources/test-fixtures.ts';
+import { centreKeyPath } from '../../cloud-hub/src/algorithms/centre-key.ts';
+import { startTestHub } from '../../cloud-hub/src/testing/test-hub.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/citysense.mjs', import.meta.url));
 const REFERENCE = fileURLToPath(new URL('../../algorithms/packages/yolox-nano', import.meta.url));
@@ -102,6 +104,31 @@ describe('citysense algo', () => {
     expect(lines.length).toBeGreaterThanOrEqual(9);
     expect(lines.length).toBeLessThanOrEqual(11);
     expect(lines.every((l) => l.width === 320)).toBe(true);
+  });
+
+  it('uploads to the hub with progress and takes the version to published', async () => {
+    const hub = await startTestHub({}, join(dir, 'hub'));
+    try {
+      await writeFile(join(dir, 'hub-centre.json'), await readFile(centreKeyPath(hub.dataDir)));
+      const packed = await citysense(
+        ['algo', 'pack', REFERENCE, '--key', 'hub-centre.json', '--out', 'centre.csalgo'],
+        dir,
+      );
+      expect(packed.code).toBe(0);
+      const args = ['--hub', hub.httpUrl, '--admin-token', hub.adminToken];
+      const up = await citysense(['algo', 'upload', 'centre.csalgo', ...args, '--until', 'published'], dir);
+      expect(up.stderr).toContain('100%');
+      expect(up.stdout).toMatch(/→ validated[\s\S]*→ filed[\s\S]*→ published/);
+      expect(up.code).toBe(0);
+      const v = await hub.api<{ state: string }>('GET', '/v1/algorithms/yolox-nano/versions/1.0.0');
+      expect(v.body.state).toBe('published');
+      // A package signed by a key the centre does not trust is refused by the hub.
+      const foreign = await citysense(['algo', 'upload', 'yolox-nano-1.0.0.csalgo', ...args], dir);
+      expect(foreign.code).toBe(1);
+      expect(foreign.stderr).toContain('CS_ERR_ALGO_UNTRUSTED_KEY');
+    } finally {
+      await hub.stop();
+    }
   });
 
   it('refuses another signer and a tampered file with codes and a non-zero exit', async () => {

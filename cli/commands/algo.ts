@@ -1,5 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { Readable, Transform } from 'node:stream';
 import {
   type AlgorithmPackage,
   Detector,
@@ -21,8 +23,10 @@ import {
 import { Type } from '@sinclair/typebox';
 import { destination, pino } from 'pino';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { HubClient } from '../hub-client.ts';
 import type { Command } from '../main.ts';
 import { deployActionOf, runDeployAction } from './deploy.ts';
+import { adminTokenFrom } from './token.ts';
 
 const AlgoOptionsSchema = Type.Object({
   key: Type.Optional(Type.String({ description: 'signing key file (pack), written by `algo keygen`' })),
@@ -43,6 +47,22 @@ const AlgoOptionsSchema = Type.Object({
   ),
   limit: Type.Optional(Type.Integer({ minimum: 1, description: 'run: stop after this many frames' })),
   loop: Type.Boolean({ default: false, description: 'run: start a folder over after its last image' }),
+  hub: Type.String({
+    default: 'http://localhost:8080',
+    pattern: '^https?://',
+    description: 'upload: hub URL',
+  }),
+  adminToken: Type.Optional(
+    Type.String({ description: 'upload: admin token (default: read from <data-dir>/admin-token)' }),
+  ),
+  dataDir: Type.String({
+    default: './data',
+    description: "upload: the hub's data dir, to read its admin token",
+  }),
+  until: Type.String({
+    default: 'draft',
+    description: 'upload: take the version on to draft | validated | filed | published',
+  }),
 });
 type AlgoOptions = {
   key?: string;
@@ -54,8 +74,15 @@ type AlgoOptions = {
   score?: number;
   limit?: number;
   loop: boolean;
+  hub: string;
+  adminToken?: string;
+  dataDir: string;
+  until: string;
 };
-const algoOptions = optionsOf(AlgoOptionsSchema);
+const algoOptions = optionsOf(AlgoOptionsSchema, {
+  adminToken: ['CITYSENSE_ADMIN_TOKEN'],
+  hub: ['CITYSENSE_HUB'],
+});
 
 const USAGE = `Usage:
   citysense algo keygen [--algorithm ed25519|sm2-sm3] --out centre-key.json
@@ -64,13 +91,14 @@ const USAGE = `Usage:
   citysense algo verify <file${PACKAGE_EXTENSION}> [--trust centre-key.json]
   citysense algo deploy <id> <version> (--nodes a,b | --agency X) --source cam1=rtsp://… [--canary 0.1]
   citysense algo deployments | algo rollback <deployment id>
+  citysense algo upload <file${PACKAGE_EXTENSION}> [--until validated|filed|published] [--hub URL]
   citysense algo run <file${PACKAGE_EXTENSION}> <image | folder | video file | rtsp:// | http:// URL> [--fps 5] [--score 0.4] [--limit N]`;
 
 /** `citysense algo`: make, look into and check algorithm packages. */
 export const algoCommand: Command = {
   name: 'algo',
   summary:
-    'algorithm packages and deployments: keygen, pack, inspect, verify, run, deploy, deployments, rollback',
+    'algorithm packages and deployments: keygen, pack, inspect, verify, upload, run, deploy, deployments, rollback',
   async run(argv) {
     // deploy / deployments / rollback have their own options (repeatable --source, --nodes).
     if (deployActionOf(argv)) return runDeployAction(argv);
@@ -90,6 +118,8 @@ export const algoCommand: Command = {
         return inspect(await readAlgorithmPackage(required(target, 'the package file')), o.json);
       case 'verify':
         return verify(required(target, 'the package file'), o);
+      case 'upload':
+        return upload(required(target, 'the package file'), o);
       case 'run':
         return run(
           required(target, 'the package file'),
@@ -177,6 +207,82 @@ async function verify(file: string, o: AlgoOptions): Promise<number> {
       `${pkg.signature.algorithm} signature by ${keyFingerprint(pkg.signature.publicKey)} is valid` +
       (trustedKeys ? ' and trusted' : ' (signer not checked: pass --trust to require one)'),
   );
+  return 0;
+}
+
+const LIFECYCLE = ['draft', 'validated', 'filed', 'published'] as const;
+type LifecycleState = (typeof LIFECYCLE)[number];
+const ACTION_TO: Record<string, string> = { validated: 'validate', filed: 'file', published: 'publish' };
+
+/**
+ * Uploads a package to the hub's algorithm centre, streamed with progress on stderr,
+ * then takes the version through the lifecycle up to `--until`.
+ */
+async function upload(file: string, o: AlgoOptions): Promise<number> {
+  const until = LIFECYCLE.indexOf(o.until as LifecycleState);
+  if (until < 0) throw usageError(`--until must be one of ${LIFECYCLE.join(', ')}`);
+  // Checked locally first: a broken or tampered file fails here, not after the transfer.
+  const pkg = await readAlgorithmPackage(file);
+  const { id, version } = pkg.manifest;
+  const token = adminTokenFrom(o);
+  const size = (await stat(file)).size;
+  let sent = 0;
+  let shown = -1;
+  const progress = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      sent += chunk.length;
+      const pct = Math.floor((sent / size) * 100);
+      if (pct !== shown && (pct % 10 === 0 || sent === size)) {
+        shown = pct;
+        process.stderr.write(`uploading ${id} ${version}: ${pct}% (${sent}/${size} bytes)\n`);
+      }
+      done(null, chunk);
+    },
+  });
+  const body = Readable.toWeb(createReadStream(file).pipe(progress)) as ReadableStream<Uint8Array>;
+  const res = await fetch(`${o.hub.replace(/\/$/, '')}/v1/algorithms/packages`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/octet-stream',
+      'content-length': String(size),
+    },
+    body,
+    duplex: 'half',
+  } as RequestInit).catch((err: unknown) => {
+    throw new CitysenseError(
+      'CS_ERR_HUB_UNREACHABLE',
+      `cannot reach the hub at ${o.hub}: ${errorMessage(err)}`,
+      503,
+    );
+  });
+  const reply = (await res.json().catch(() => ({}))) as { code?: string; message?: string; state?: string };
+  if (!res.ok)
+    throw new CitysenseError(
+      reply.code ?? `CS_ERR_HTTP_${res.status}`,
+      reply.message ?? `HTTP ${res.status}`,
+      res.status,
+    );
+  let state = (reply.state ?? 'draft') as LifecycleState;
+  console.log(`uploaded ${id} ${version} (${res.status === 201 ? 'new' : 'already there'}), state ${state}`);
+  const client = new HubClient(o.hub, token);
+  while (LIFECYCLE.indexOf(state) < until) {
+    const next = LIFECYCLE[LIFECYCLE.indexOf(state) + 1] ?? 'published';
+    const moved = await client.request<{ state: LifecycleState; report?: { error?: { message: string } } }>(
+      'POST',
+      `/v1/algorithms/${id}/versions/${version}/${ACTION_TO[next]}`,
+      {},
+    );
+    if (moved.state === state) {
+      const why = moved.report?.error?.message ?? 'the adaptation test did not pass';
+      console.error(
+        `${id} ${version} stays ${state}: ${why} (GET /v1/algorithms/${id}/versions/${version} has the report)`,
+      );
+      return 1;
+    }
+    state = moved.state;
+    console.log(`${id} ${version} → ${state}`);
+  }
   return 0;
 }
 
