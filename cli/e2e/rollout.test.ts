@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent, resolveAgentConfig } from '@citysense/edge-agent';
+import type { Agent } from '@citysense/edge-agent';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import {
   grantNodes,
@@ -11,6 +11,7 @@ import {
 } from '../../cloud-hub/src/deployments/test-fleet.ts';
 import { eventually } from '../../cloud-hub/src/testing/eventually.ts';
 import { startTestHub, type TestHub } from '../../cloud-hub/src/testing/test-hub.ts';
+import { startFleetAgent } from './agents.ts';
 
 const SAMPLES = fileURLToPath(new URL('../../algorithms/packages/yolox-nano/samples', import.meta.url));
 const FLEET = 20;
@@ -42,23 +43,12 @@ describe('staged rollout to a fleet of agents', () => {
     const ids = Array.from({ length: FLEET }, (_, i) => `gw-${String(i).padStart(2, '0')}`);
     await Promise.all(
       ids.map(async (id) => {
-        const { body } = await t.api<{ token: string }>('POST', '/v1/enrollment-tokens', { name: id });
-        const agent = new Agent(
-          resolveAgentConfig({
-            hubUrl: t.httpUrl,
-            token: body.token,
-            stateDir: join(dir, id),
-            drivers: [],
-            healthIntervalMs: 60_000,
-            inference: {
-              pollIntervalMs: 2000,
-              statsIntervalMs: 1000,
-              executionProviders: id === BROKEN ? ['cuda', 'cpu'] : ['cpu'],
-            },
-          }),
-        );
+        const agent = await startFleetAgent(t, id, dir, {
+          pollIntervalMs: 2000,
+          statsIntervalMs: 1000,
+          executionProviders: id === BROKEN ? ['cuda', 'cpu'] : ['cpu'],
+        });
         agents.push(agent);
-        await agent.start();
       }),
     );
     await grantNodes(t, 'district-1', ids, ids);

@@ -1,6 +1,6 @@
 /** Keeps the node's copy of its assignments current: polls the hub, and polls at once when nudged. */
 import { type AssignmentsDocument, errorMessage, type Logger } from '@citysense/protocol';
-import { Wakeup } from '../uplink/wakeup.ts';
+import { BackgroundLoop } from './background-loop.ts';
 import { codeOf } from './errors.ts';
 import type { HubClient } from './hub-client.ts';
 
@@ -32,9 +32,7 @@ export interface AssignmentSyncStatus {
  */
 export class AssignmentSync {
   readonly #o: AssignmentSyncOptions;
-  readonly #wakeup = new Wakeup();
-  #controller: AbortController | null = null;
-  #loop: Promise<void> | null = null;
+  readonly #background = new BackgroundLoop((signal) => this.#run(signal));
   #lastJson: string | null = null;
   #failing = false;
   #status: AssignmentSyncStatus = {
@@ -51,27 +49,18 @@ export class AssignmentSync {
 
   /** Starts polling in the background (first poll at once). Idempotent. */
   async start(): Promise<void> {
-    if (this.#loop) return;
-    const controller = new AbortController();
-    this.#controller = controller;
-    this.#loop = this.#run(controller.signal);
+    this.#background.start();
   }
 
   /** Stops polling and waits for a poll in flight to end. Idempotent. */
   async stop(): Promise<void> {
-    const loop = this.#loop;
-    if (!loop) return;
-    this.#controller?.abort();
-    this.#wakeup.notify();
-    await loop;
-    this.#loop = null;
-    this.#controller = null;
+    await this.#background.stop();
   }
 
   /** Polls now (or right after the poll in flight). */
   syncNow(reason: string): void {
     this.#o.logger.debug({ reason }, 'assignments sync requested');
-    this.#wakeup.notify();
+    this.#background.notify();
   }
 
   /** A copy of the loop's figures. */
@@ -83,7 +72,7 @@ export class AssignmentSync {
     while (!signal.aborted) {
       await this.#poll(signal);
       if (signal.aborted) break;
-      await this.#wakeup.wait(this.#o.intervalMs);
+      await this.#background.wakeup.wait(this.#o.intervalMs);
     }
   }
 

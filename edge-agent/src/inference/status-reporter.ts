@@ -5,7 +5,7 @@
  */
 import { type AssignmentStatus, errorMessage, type Logger } from '@citysense/protocol';
 import { type BackoffOptions, backoffDelay, sleep } from '../backoff.ts';
-import { Wakeup } from '../uplink/wakeup.ts';
+import { BackgroundLoop } from './background-loop.ts';
 import { codeOf, isRetryable } from './errors.ts';
 import type { HubClient } from './hub-client.ts';
 
@@ -37,10 +37,8 @@ export class StatusReporter {
   readonly #o: StatusReporterOptions;
   readonly #pending = new Map<string, Pending>();
   readonly #notFoundLogged = new Set<string>();
-  readonly #wakeup = new Wakeup();
+  readonly #background = new BackgroundLoop((signal) => this.#run(signal));
   #seq = 0;
-  #controller: AbortController | null = null;
-  #loop: Promise<void> | null = null;
   #counters = { delivered: 0, failures: 0 };
   #lastError: { code: string; message: string } | null = null;
 
@@ -50,21 +48,12 @@ export class StatusReporter {
 
   /** Starts the sender. Idempotent. */
   async start(): Promise<void> {
-    if (this.#loop) return;
-    const controller = new AbortController();
-    this.#controller = controller;
-    this.#loop = this.#run(controller.signal);
+    this.#background.start();
   }
 
   /** Stops the sender; undelivered reports are dropped (the hub gets fresh ones after a restart). Idempotent. */
   async stop(): Promise<void> {
-    const loop = this.#loop;
-    if (!loop) return;
-    this.#controller?.abort();
-    this.#wakeup.notify();
-    await loop;
-    this.#loop = null;
-    this.#controller = null;
+    await this.#background.stop();
   }
 
   /** Queues `status` as the latest state of `deploymentId`, replacing an undelivered one. */
@@ -72,7 +61,7 @@ export class StatusReporter {
     // Re-inserted at the end, so one deployment's stream of updates cannot starve the others.
     this.#pending.delete(deploymentId);
     this.#pending.set(deploymentId, { status, seq: ++this.#seq });
-    this.#wakeup.notify();
+    this.#background.notify();
   }
 
   /** Drops any undelivered report of a deployment the hub withdrew. */
@@ -91,7 +80,7 @@ export class StatusReporter {
     while (!signal.aborted) {
       const next = this.#pending.entries().next();
       if (next.done) {
-        await this.#wakeup.wait(60_000);
+        await this.#background.wakeup.wait(60_000);
         continue;
       }
       const [deploymentId, { status, seq }] = next.value;
