@@ -43,7 +43,10 @@ export async function startDemoVideo(o: {
     port: o.cameraPort,
   });
   await camera.start();
-  await publishReference(o);
+  await publishReference(o).catch(async (err: unknown) => {
+    await camera.stop();
+    throw err;
+  });
   // The gateways enrol in their own processes: grant and deploy once the hub knows them.
   const deployed = untilEnrolled(o.client, o.nodeIds).then(async () => {
     await grantDistrict(o.client, o.nodeIds);

@@ -124,6 +124,8 @@ export const demoCommand: Command = {
       gateways.push(gw);
     }
 
+    // The video slice is a bonus on top of the sensor fleet: if it cannot start (camera port
+    // taken), the demo says why and runs on without it.
     const video = o.video
       ? await startDemoVideo({
           client,
@@ -133,6 +135,9 @@ export const demoCommand: Command = {
           cameraPort: o.cameraPort,
           nodeId: gateways[0]?.id ?? 'pole-001',
           nodeIds: gateways.map((g) => g.id),
+        }).catch((err: unknown) => {
+          console.error(`video: skipped (${errorMessage(err)}); try --camera-port with a free port`);
+          return undefined;
         })
       : undefined;
 
@@ -155,7 +160,7 @@ Four things to try:
   2. PM2.5 on pole-001, raw and in 5-minute buckets:
        curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5'
        curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=pole-001.air&metric=PM2.5&bucket=5m'
-  3. What YOLOX-nano on pole-001 sees in the simulated camera ${video ? video.camera.url : '(--video=false)'},
+  3. What YOLOX-nano on pole-001 sees in the simulated camera ${video ? video.camera.url : '(not running)'},
      objects per minute, and the alerts the gateway raised on its own:
        curl -s ${auth} '${endpoints.httpUrl}/v1/analytics/detection-counts?node=pole-001&bucket=1m'
        curl -s ${auth} '${endpoints.httpUrl}/v1/alerts?node=pole-001'
