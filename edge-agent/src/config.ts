@@ -1,4 +1,4 @@
-import { CitysenseError } from '@citysense/protocol';
+import { AlertRuleSchema, CitysenseError, VideoSourceSchema } from '@citysense/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -107,6 +107,21 @@ export const AgentConfig = Type.Object(
           default: 1,
           description: 'ONNX Runtime threads per model',
         }),
+        localPackages: Type.Array(
+          Type.Object(
+            {
+              file: Type.String({ minLength: 1, description: 'a .csalgo file on this gateway' }),
+              sources: Type.Array(VideoSourceSchema, { minItems: 1, maxItems: 64 }),
+              rules: Type.Optional(Type.Array(AlertRuleSchema, { maxItems: 64 })),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [],
+            description:
+              'Packages imported on the gateway; each runs only once the centre has filed that exact package',
+          },
+        ),
         executionProviders: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
           minItems: 1,
           maxItems: 8,

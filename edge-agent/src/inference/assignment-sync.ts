@@ -10,6 +10,8 @@ export interface AssignmentSyncOptions {
   intervalMs: number;
   /** Gets every document that differs from the previous one. */
   onDocument: (doc: AssignmentsDocument) => void;
+  /** Also hand over unchanged documents (something local, such as imported packages, may have changed). */
+  deliverUnchanged?: boolean;
   logger: Logger;
 }
 
@@ -108,9 +110,10 @@ export class AssignmentSync {
     this.#status.lastSyncAt = Date.now();
     this.#status.revision = doc.revision;
     const json = JSON.stringify(doc);
-    if (json === this.#lastJson) return;
+    const changed = json !== this.#lastJson;
     this.#lastJson = json;
-    log.info({ revision: doc.revision, assignments: doc.assignments.length }, 'assignments received');
-    this.#o.onDocument(doc);
+    if (changed)
+      log.info({ revision: doc.revision, assignments: doc.assignments.length }, 'assignments received');
+    if (changed || this.#o.deliverUnchanged) this.#o.onDocument(doc);
   }
 }

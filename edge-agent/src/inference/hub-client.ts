@@ -87,6 +87,23 @@ export class HubClient {
     return doc;
   }
 
+  /**
+   * Whether the centre has filed (or published) the package with this SHA-256, so that a
+   * gateway may run it from a local file. Throws CS_ERR_INFERENCE_ASSIGNMENTS_UNAVAILABLE on
+   * network errors and unexpected answers.
+   */
+  async packageFiled(sha256: string, signal: AbortSignal): Promise<boolean> {
+    const res = await this.#request('GET', `/v1/algorithm-packages/${sha256}/status`, undefined, signal);
+    const text = await res.text().catch(() => '');
+    if (res.status !== 200)
+      throw unavailable(`package status: hub answered HTTP ${res.status}: ${text.slice(0, 200)}`);
+    try {
+      return (JSON.parse(text) as { filed?: unknown }).filed === true;
+    } catch {
+      throw unavailable('package status: the answer is not JSON');
+    }
+  }
+
   /** Sends one status report. Throws CS_ERR_INFERENCE_STATUS_REPORT (status 503 when worth retrying). */
   async putStatus(
     deploymentId: string,

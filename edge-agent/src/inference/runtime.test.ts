@@ -27,7 +27,7 @@ import { decodeRecord } from '../record.ts';
 import { TelemetryRecorder } from '../recorder.ts';
 import { waitUntil } from '../testing/harness.ts';
 import type { AnalysedFrame } from './deployment-unit.ts';
-import { InferenceRuntime } from './runtime.ts';
+import { InferenceRuntime, type InferenceRuntimeOptions } from './runtime.ts';
 import { type SeenStatus, type ServedPackage, TestAssignmentsHub } from './test-hub.ts';
 
 const REFERENCE = fileURLToPath(new URL('../../../algorithms/packages/yolox-nano/', import.meta.url));
@@ -85,6 +85,8 @@ describe('inference runtime against a hub stand-in', () => {
   const cleanups: Array<() => Promise<void>> = [];
   let work: string;
   let clip: string;
+  /** The signed 1.0.1 package file, as a field engineer would copy it onto a gateway. */
+  let v101File: Buffer;
   const pkg: Record<string, ServedPackage> = {};
 
   beforeAll(async () => {
@@ -105,6 +107,7 @@ describe('inference runtime against a hub stand-in', () => {
     ]);
     pkg.v100 = hub.serve('yolox-nano', '1.0.0', v100);
     pkg.v101 = hub.serve('yolox-nano', '1.0.1', v101);
+    v101File = v101;
     pkg.v103 = hub.serve('yolox-nano', '1.0.3', v103);
     pkg.tampered = hub.serve('yolox-nano', '1.0.1-tampered', tampered);
     pkg.untrusted = hub.serve('yolox-nano', '1.0.1-untrusted', untrusted);
@@ -152,7 +155,7 @@ describe('inference runtime against a hub stand-in', () => {
     devices: DeviceDescriptor[][];
   }
 
-  async function start(pollIntervalMs = 100): Promise<Started> {
+  async function start(pollIntervalMs = 100, extra: Partial<InferenceRuntimeOptions> = {}): Promise<Started> {
     const dir = await mkdtemp(join(tmpdir(), 'cs-inference-node-'));
     const records: Uint8Array[] = [];
     const recorder = new TelemetryRecorder({
@@ -174,6 +177,7 @@ describe('inference runtime against a hub stand-in', () => {
       intraOpNumThreads: 1,
       record: (readings) => recorder.recordReadings(readings),
       backoff: { initialMs: 20, maxMs: 200 },
+      ...extra,
     });
     const frames: AnalysedFrame[] = [];
     const devices: DeviceDescriptor[][] = [];
@@ -455,6 +459,30 @@ describe('inference runtime against a hub stand-in', () => {
     // The cooldown keeps one alert per hour for the looping folder.
     await waitUntil(() => (rt.status().deployments[0]?.stats.frames ?? 0) >= 6, 'more frames');
     expect(alerts).toHaveLength(1);
+  });
+
+  it('runs a package imported on the gateway only once the centre has filed it', async () => {
+    const file = join(work, 'usb-stick-yolox-1.0.1.csalgo');
+    await writeFile(file, v101File);
+    hub.document = doc(1, []);
+    const { rt, frames } = await start(100, { localPackages: [{ file, sources: [folder('cam-usb')] }] });
+    await waitUntil(() => rt.status().localPackages[0]?.state === 'not-filed', 'the refusal');
+    expect(rt.status().localPackages[0]?.reason).toContain('CS_ERR_INFERENCE_LOCAL_NOT_FILED');
+    await hub.nextPolls(2);
+    expect(frames).toHaveLength(0);
+
+    hub.filed.add(pkg.v101?.sha256 ?? '');
+    rt.syncNow('test');
+    await waitUntil(
+      () => frames.some((f) => f.frame.algorithmVersion === '1.0.1'),
+      'frames from the filed local package',
+    );
+    expect(rt.status().localPackages[0]).toMatchObject({
+      state: 'filed',
+      algorithmId: 'yolox-nano',
+      version: '1.0.1',
+    });
+    expect(frames[0]?.frame.source).toBe('cam-usb');
   });
 
   it('stops the sources of a withdrawn assignment', async () => {

@@ -26,6 +26,7 @@ import {
   DeploymentUnit,
 } from './deployment-unit.ts';
 import { HubClient, type HubCredentials } from './hub-client.ts';
+import { type LocalPackageConfig, type LocalPackageStatus, LocalPackages } from './local-packages.ts';
 import { type CachedVersion, PackageCache } from './package-cache.ts';
 import { StatusReporter, type StatusReporterStatus } from './status-reporter.ts';
 
@@ -40,6 +41,8 @@ export interface InferenceRuntimeOptions {
   intraOpNumThreads: number;
   /** ONNX Runtime execution providers for every model; default ['cpu']. */
   executionProviders?: string[];
+  /** Packages imported on the gateway; each runs only once the centre has filed it. */
+  localPackages?: LocalPackageConfig[];
   /** Where analytics readings go: the agent's recorder (spool, store-and-forward). */
   record: (readings: Reading[]) => void;
   /** Retry delays of sources, downloads and status reports; default 1 s growing to 60 s. */
@@ -67,6 +70,8 @@ export interface InferenceRuntimeStatus {
   deployments: DeploymentStatus[];
   /** Cached versions per algorithm: [current, previous]. */
   cache: Readonly<Record<string, readonly CachedVersion[]>>;
+  /** Packages imported on the gateway and whether the centre has filed them. */
+  localPackages: LocalPackageStatus[];
 }
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60_000 };
@@ -91,6 +96,9 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
   #devicesKey = '';
   /** Reconciliations run one after another. */
   #chain: Promise<void> = Promise.resolve();
+  readonly #local: LocalPackages;
+  /** Aborts a local-package check in flight when the runtime stops. */
+  #localSignal = new AbortController();
 
   constructor(o: InferenceRuntimeOptions) {
     super();
@@ -102,6 +110,12 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
       maxParallelDownloads: o.maxParallelDownloads,
       logger: this.#log,
     });
+    this.#local = new LocalPackages({
+      packages: o.localPackages ?? [],
+      cache: this.#cache,
+      client: this.#client,
+      logger: this.#log,
+    });
     this.#reporter = new StatusReporter({
       client: this.#client,
       backoff: o.backoff ?? DEFAULT_BACKOFF,
@@ -111,6 +125,8 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
       client: this.#client,
       intervalMs: o.pollIntervalMs,
       onDocument: (doc) => this.#enqueue(doc),
+      // Local packages are re-checked on every poll: the centre may have filed one since.
+      deliverUnchanged: (o.localPackages?.length ?? 0) > 0,
       logger: this.#log,
     });
   }
@@ -129,6 +145,8 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    this.#localSignal.abort();
+    this.#localSignal = new AbortController();
     await this.#sync.stop();
     await this.#chain;
     const units = [...this.#units.values()];
@@ -165,6 +183,7 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
       sync: this.#sync.status(),
       reports: this.#reporter.status(),
       deployments: [...this.#units.values()].map((u) => u.status()),
+      localPackages: this.#local.status(),
       cache: this.#cache.versions(),
     };
   }
@@ -175,8 +194,14 @@ export class InferenceRuntime extends EventEmitter<InferenceRuntimeEvents> {
       .catch((err: unknown) => this.#log.error({ err: errorMessage(err) }, 'applying assignments failed'));
   }
 
-  async #reconcile(doc: AssignmentsDocument): Promise<void> {
+  async #reconcile(hubDoc: AssignmentsDocument): Promise<void> {
     if (!this.#running) return;
+    // Filed local packages run like assignments, unless the hub assigns the same algorithm.
+    const assigned = new Set(hubDoc.assignments.map((a) => a.algorithmId));
+    const local = (await this.#local.assignments(this.#localSignal.signal)).filter(
+      (a) => !assigned.has(a.algorithmId),
+    );
+    const doc = { ...hubDoc, assignments: [...hubDoc.assignments, ...local] };
     this.#document = doc;
     const wanted = new Map(doc.assignments.map((a) => [a.deploymentId, a]));
     // Withdrawn deployments whose algorithm comes back under a new deployment hand over their model.

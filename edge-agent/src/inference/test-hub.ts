@@ -49,6 +49,8 @@ export class TestAssignmentsHub extends EventEmitter {
   statusAnswer = 204;
   readonly downloads: SeenDownload[] = [];
   readonly statuses: SeenStatus[] = [];
+  /** SHA-256 of packages the centre has filed (GET /v1/algorithm-packages/:sha256/status). */
+  readonly filed = new Set<string>();
   assignmentGets = 0;
   url = '';
   readonly #packages = new Map<string, Buffer>();
@@ -153,6 +155,9 @@ export class TestAssignmentsHub extends EventEmitter {
       if (!this.document) return json(404, { message: `Route GET:${url} not found` });
       return json(200, this.document);
     }
+    const packageStatus = /^\/v1\/algorithm-packages\/([0-9a-f]{64})\/status$/.exec(url);
+    if (req.method === 'GET' && packageStatus?.[1])
+      return json(200, { known: this.filed.has(packageStatus[1]), filed: this.filed.has(packageStatus[1]) });
     const status = new RegExp(`^${node}/([^/]+)/status$`).exec(url);
     if (req.method === 'PUT' && status?.[1]) {
       const seen: SeenStatus = {
