@@ -60,19 +60,7 @@ export async function serveFile(file: string): Promise<FileServer> {
     res.writeHead(200, { 'content-type': 'video/mp2t', 'content-length': size });
     createReadStream(file).pipe(res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    url: (path) => `http://127.0.0.1:${port}${path}`,
-    hosts,
-    requests: () => requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
-  };
+  return listen(server, hosts, () => requests);
 }
 
 /** A TCP port nothing listens on (bound, then released). */
@@ -82,6 +70,23 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** Listens on a free loopback port and describes the server as a FileServer. */
+async function listen(server: Server, hosts: string[], requests: () => number): Promise<FileServer> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    url: (path) => `http://127.0.0.1:${port}${path}`,
+    hosts,
+    requests,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
 }
 
 /** All frames of a source (at most `limit`), leaving the loop early when the limit is reached. */
@@ -126,17 +131,5 @@ export async function serveStalling(file: string, bytes: number): Promise<FileSe
     res.writeHead(200, { 'content-type': 'video/mp2t' });
     res.write(head);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    url: (path) => `http://127.0.0.1:${port}${path}`,
-    hosts,
-    requests: () => requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
-  };
+  return listen(server, hosts, () => requests);
 }
