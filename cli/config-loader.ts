@@ -184,3 +184,25 @@ export function renderHelp(usage: string, summary: string, specs: OptionSpec[], 
   });
   return `${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n  ${'--config <file.json>'.padEnd(34)} read options from a JSON file (flags and env override it)\n  ${'--help'.padEnd(34)} show this help\n${extra}`;
 }
+
+/** What a command needs to read its options: schema, derived flags and help texts. */
+export interface CommandOptionsSpec {
+  schema: TObject;
+  options: OptionSpec[];
+  usage: string;
+  summary: string;
+  extraHelp?: string;
+}
+
+/**
+ * Parses a command's argv: prints `--help` and returns undefined, or returns the
+ * validated configuration (CS_ERR_CONFIG_INVALID listing every problem).
+ */
+export function readCommandOptions<T>(argv: string[], spec: CommandOptionsSpec): T | undefined {
+  const args = parseArgs(argv, spec.options);
+  if (args.help) {
+    console.log(renderHelp(spec.usage, spec.summary, spec.options, spec.extraHelp));
+    return undefined;
+  }
+  return loadConfig<T>(spec.schema, spec.options, args, process.env);
+}

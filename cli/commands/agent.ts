@@ -1,6 +1,6 @@
 import { Agent, AgentConfig, resolveAgentConfig } from '@citysense/edge-agent';
 import { rootLogger } from '@citysense/protocol';
-import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { optionsOf, readCommandOptions } from '../config-loader.ts';
 import type { Command } from '../main.ts';
 import { untilSignal } from '../signals.ts';
 
@@ -15,21 +15,16 @@ export const agentCommand: Command = {
   name: 'agent',
   summary: 'run the edge agent of a gateway (first start: --hub URL --token T enrols it)',
   async run(argv) {
-    const args = parseArgs(argv, agentOptions);
-    if (args.help) {
-      console.log(
-        renderHelp(
-          'Usage: citysense agent --hub http://HOST:8080 --token T [options]',
-          agentCommand.summary,
-          agentOptions,
-          '\nDrivers are configured in the JSON config file (`drivers: [{type, id, options}]`); the default is the simulated lamp-pole sensor set.\n',
-        ),
-      );
-      return 0;
-    }
-    const config = resolveAgentConfig(
-      loadConfig<Record<string, unknown>>(AgentConfig, agentOptions, args, process.env),
-    );
+    const input = readCommandOptions<Record<string, unknown>>(argv, {
+      schema: AgentConfig,
+      options: agentOptions,
+      usage: 'Usage: citysense agent --hub http://HOST:8080 --token T [options]',
+      summary: agentCommand.summary,
+      extraHelp:
+        '\nDrivers are configured in the JSON config file (`drivers: [{type, id, options}]`); the default is the simulated lamp-pole sensor set.\n',
+    });
+    if (!input) return 0;
+    const config = resolveAgentConfig(input);
     const agent = new Agent(config, rootLogger);
     const controller = new AbortController();
     const stopped = untilSignal().then(() => controller.abort());

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Hub } from '@citysense/cloud-hub';
 import { errorMessage, rootLogger } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
-import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { optionsOf, readCommandOptions } from '../config-loader.ts';
 import { startDemoVideo } from '../demo-video.ts';
 import { prepareGateway } from '../fleet.ts';
 import { HubClient } from '../hub-client.ts';
@@ -94,12 +94,13 @@ export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the hub with embedded broker and database plus a fleet of simulated lamp-pole gateways',
   async run(argv) {
-    const args = parseArgs(argv, demoOptions);
-    if (args.help) {
-      console.log(renderHelp('Usage: citysense demo [options]', demoCommand.summary, demoOptions));
-      return 0;
-    }
-    const o = loadConfig<DemoOptions>(DemoOptionsSchema, demoOptions, args, process.env);
+    const o = readCommandOptions<DemoOptions>(argv, {
+      schema: DemoOptionsSchema,
+      options: demoOptions,
+      usage: 'Usage: citysense demo [options]',
+      summary: demoCommand.summary,
+    });
+    if (!o) return 0;
     const dataDir = resolve(o.dataDir);
     const { config } = hubConfigFrom([
       '--data-dir',

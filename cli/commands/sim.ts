@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { Agent, resolveAgentConfig } from '@citysense/edge-agent';
 import { rootLogger } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
-import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import { optionsOf, readCommandOptions } from '../config-loader.ts';
 import { prepareGateway } from '../fleet.ts';
 import { HubClient } from '../hub-client.ts';
 import type { Command } from '../main.ts';
@@ -45,14 +45,13 @@ export const simCommand: Command = {
   name: 'sim',
   summary: 'run a fleet of simulated lamp-pole gateways (full agents) in one process against a hub',
   async run(argv) {
-    const args = parseArgs(argv, simOptions);
-    if (args.help) {
-      console.log(
-        renderHelp('Usage: citysense sim --hub URL [--gateways N] [options]', simCommand.summary, simOptions),
-      );
-      return 0;
-    }
-    const o = loadConfig<SimOptions>(SimOptionsSchema, simOptions, args, process.env);
+    const o = readCommandOptions<SimOptions>(argv, {
+      schema: SimOptionsSchema,
+      options: simOptions,
+      usage: 'Usage: citysense sim --hub URL [--gateways N] [options]',
+      summary: simCommand.summary,
+    });
+    if (!o) return 0;
     const client = new HubClient(o.hub, adminTokenFrom(o));
     const controller = new AbortController();
     const agents: Agent[] = [];
