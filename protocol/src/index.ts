@@ -2,6 +2,7 @@
 export * from './assignments.ts';
 export * from './crypto.ts';
 export * from './errors.ts';
+export * from './gb28181/index.ts';
 export * from './gb28181-id.ts';
 export * from './log.ts';
 export * from './node-hardware.ts';

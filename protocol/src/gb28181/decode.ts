@@ -1,0 +1,171 @@
+/** Decodes received MANSCDP bodies (GB/T 28181-2016/2022 Annex A) into typed messages. */
+import { isGbId } from '../gb28181-id.ts';
+import { decodeBody } from './charset.ts';
+import { manscdpInvalid } from './manscdp-error.ts';
+import type {
+  AlarmNotify,
+  CatalogItem,
+  CatalogResponse,
+  CatalogStatus,
+  DeviceInfoResponse,
+  DeviceStatusResponse,
+  KeepaliveNotify,
+  ManscdpMessage,
+} from './types.ts';
+import { attribute, child, children, childText, parseXmlTree, type XmlNode } from './xml-tree.ts';
+
+/** Largest body accepted unless the caller says otherwise: 64 KiB. */
+export const DEFAULT_MANSCDP_MAX_BYTES = 64 * 1024;
+
+/** Options of `decodeManscdp`. */
+export interface DecodeManscdpOptions {
+  /** Bodies larger than this many bytes are refused before parsing. */
+  maxBytes?: number;
+}
+
+/** Decodes a MANSCDP body by its declared charset; throws CS_ERR_MANSCDP_INVALID (400) on bad input. */
+export function decodeManscdp(body: Uint8Array, options: DecodeManscdpOptions = {}): ManscdpMessage {
+  const maxBytes = options.maxBytes ?? DEFAULT_MANSCDP_MAX_BYTES;
+  if (body.byteLength > maxBytes)
+    throw manscdpInvalid(`body is ${body.byteLength} bytes, more than the limit of ${maxBytes}`);
+  const { text } = decodeBody(body);
+  const { root, node } = parseXmlTree(text);
+  const cmdType = childText(node, 'CmdType') ?? '';
+  const kind = `${root.toLowerCase()}/${cmdType.toLowerCase()}`;
+  switch (kind) {
+    case 'notify/keepalive':
+      return keepalive(node);
+    case 'notify/alarm':
+      return alarm(node);
+    case 'response/catalog':
+      return catalog(node);
+    case 'response/deviceinfo':
+      return deviceInfo(node);
+    case 'response/devicestatus':
+      return deviceStatus(node);
+    default:
+      return { kind: 'unknown', root, cmdType };
+  }
+}
+
+function header(node: XmlNode): { sn: number; deviceId: string } {
+  const sn = childText(node, 'SN');
+  if (sn === undefined) throw manscdpInvalid('SN is missing');
+  if (!/^\d{1,10}$/.test(sn)) throw manscdpInvalid(`SN ${JSON.stringify(sn.slice(0, 20))} is not an integer`);
+  return { sn: Number(sn), deviceId: gbId(childText(node, 'DeviceID'), 'DeviceID') };
+}
+
+function gbId(value: string | undefined, where: string): string {
+  if (value === undefined) throw manscdpInvalid(`${where} is missing`);
+  const shown = JSON.stringify(value.slice(0, 40));
+  if (!isGbId(value)) throw manscdpInvalid(`${where} ${shown} is not a 20-digit GB/T 28181 ID`);
+  return value;
+}
+
+function integer(value: string | undefined, name: string, min: number, max: number): number {
+  const n = value !== undefined && /^\s*\d{1,10}\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw manscdpInvalid(`${name} ${JSON.stringify(value ?? null)} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function coordinate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function keepalive(node: XmlNode): KeepaliveNotify {
+  return { kind: 'keepalive', ...header(node), status: childText(node, 'Status') ?? '' };
+}
+
+function alarm(node: XmlNode): AlarmNotify {
+  const message: AlarmNotify = {
+    kind: 'alarm',
+    ...header(node),
+    priority: integer(childText(node, 'AlarmPriority'), 'AlarmPriority', 1, 4) as AlarmNotify['priority'],
+    method: integer(childText(node, 'AlarmMethod'), 'AlarmMethod', 1, 7) as AlarmNotify['method'],
+    time: childText(node, 'AlarmTime') ?? '',
+    description: childText(node, 'AlarmDescription') ?? '',
+  };
+  const longitude = coordinate(childText(node, 'Longitude'));
+  const latitude = coordinate(childText(node, 'Latitude'));
+  const alarmType = childText(node, 'AlarmType') ?? childText(child(node, 'Info'), 'AlarmType');
+  if (longitude !== undefined) message.longitude = longitude;
+  if (latitude !== undefined) message.latitude = latitude;
+  if (alarmType !== undefined) message.alarmType = alarmType;
+  return message;
+}
+
+function catalogStatus(value: string | undefined): CatalogStatus | undefined {
+  const upper = value?.toUpperCase();
+  if (upper === 'ON' || upper === 'ONLINE' || upper === 'OK') return 'ON';
+  if (upper === 'OFF' || upper === 'OFFLINE') return 'OFF';
+  return undefined;
+}
+
+const ITEM_TEXT_FIELDS = [
+  ['name', 'Name'],
+  ['manufacturer', 'Manufacturer'],
+  ['model', 'Model'],
+  ['owner', 'Owner'],
+  ['civilCode', 'CivilCode'],
+  ['address', 'Address'],
+  ['parental', 'Parental'],
+  ['parentId', 'ParentID'],
+  ['registerWay', 'RegisterWay'],
+  ['secrecy', 'Secrecy'],
+  ['ipAddress', 'IPAddress'],
+] as const;
+
+function catalogItem(node: XmlNode, index: number): CatalogItem {
+  const item: CatalogItem = { deviceId: gbId(childText(node, 'DeviceID'), `Item ${index + 1} DeviceID`) };
+  for (const [field, element] of ITEM_TEXT_FIELDS) {
+    const value = childText(node, element);
+    if (value !== undefined) item[field] = value;
+  }
+  const port = childText(node, 'Port');
+  if (port !== undefined) item.port = integer(port, `Item ${index + 1} Port`, 0, 65535);
+  const status = catalogStatus(childText(node, 'Status'));
+  if (status !== undefined) item.status = status;
+  const longitude = coordinate(childText(node, 'Longitude'));
+  const latitude = coordinate(childText(node, 'Latitude'));
+  if (longitude !== undefined) item.longitude = longitude;
+  if (latitude !== undefined) item.latitude = latitude;
+  return item;
+}
+
+function catalog(node: XmlNode): CatalogResponse {
+  const head = header(node);
+  const sumNum = integer(childText(node, 'SumNum'), 'SumNum', 0, 1_000_000);
+  const list = child(node, 'DeviceList');
+  const items = children(list, 'Item').map(catalogItem);
+  // Some vendors miscount Num; the items themselves are what the assembler counts.
+  const declared = attribute(list, 'Num');
+  const num = declared === undefined ? items.length : integer(declared, 'DeviceList Num', 0, 1_000_000);
+  return { kind: 'catalog', ...head, sumNum, num, items };
+}
+
+function deviceInfo(node: XmlNode): DeviceInfoResponse {
+  const channel = childText(node, 'Channel');
+  return {
+    kind: 'deviceInfo',
+    ...header(node),
+    deviceName: childText(node, 'DeviceName') ?? '',
+    manufacturer: childText(node, 'Manufacturer') ?? '',
+    model: childText(node, 'Model') ?? '',
+    firmware: childText(node, 'Firmware') ?? '',
+    channel: channel === undefined ? 0 : integer(channel, 'Channel', 0, 1_000_000),
+    result: childText(node, 'Result') ?? '',
+  };
+}
+
+function deviceStatus(node: XmlNode): DeviceStatusResponse {
+  return {
+    kind: 'deviceStatus',
+    ...header(node),
+    online: childText(node, 'Online')?.toUpperCase() === 'ONLINE',
+    status: childText(node, 'Status') ?? '',
+    result: childText(node, 'Result') ?? '',
+  };
+}

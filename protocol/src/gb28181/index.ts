@@ -1,0 +1,20 @@
+/** GB/T 28181 MANSCDP message codec: decode received bodies, encode queries and cascaded responses. */
+export { CatalogAssembler } from './catalog-assembler.ts';
+export { DEFAULT_MANSCDP_CHARSET, declaredCharset, type ManscdpCharset } from './charset.ts';
+export { DEFAULT_MANSCDP_MAX_BYTES, type DecodeManscdpOptions, decodeManscdp } from './decode.ts';
+export { type EncodeManscdpOptions, encodeManscdp, escapeXml } from './encode.ts';
+export { MANSCDP_INVALID } from './manscdp-error.ts';
+export type {
+  AlarmNotify,
+  CatalogItem,
+  CatalogResponse,
+  CatalogResponseOut,
+  CatalogStatus,
+  DeviceInfoResponse,
+  DeviceStatusResponse,
+  KeepaliveNotify,
+  ManscdpMessage,
+  ManscdpOutgoing,
+  ManscdpQuery,
+  UnknownManscdp,
+} from './types.ts';

@@ -1,0 +1,124 @@
+/** MANSCDP messages as citysense sees them (GB/T 28181-2016/2022 Annex A). */
+
+/** Online state of a catalog channel, normalised from ON/ONLINE/OK and OFF/OFFLINE. */
+export type CatalogStatus = 'ON' | 'OFF';
+
+/** One `<Item>` of a Catalog `<DeviceList>` (§A.2.6.4); only DeviceID is mandatory. */
+export interface CatalogItem {
+  deviceId: string;
+  name?: string;
+  manufacturer?: string;
+  model?: string;
+  owner?: string;
+  civilCode?: string;
+  address?: string;
+  /** `1` when the item has children (a parent device or group). */
+  parental?: string;
+  parentId?: string;
+  registerWay?: string;
+  secrecy?: string;
+  ipAddress?: string;
+  port?: number;
+  status?: CatalogStatus;
+  /** WGS84 degrees. */
+  longitude?: number;
+  latitude?: number;
+}
+
+/** `Notify/Keepalive` (§9.6): the device is alive; `status` is `OK` or `ERROR`, empty when omitted. */
+export interface KeepaliveNotify {
+  kind: 'keepalive';
+  sn: number;
+  deviceId: string;
+  status: string;
+}
+
+/** `Notify/Alarm` (§9.4): an alarm raised by a device. */
+export interface AlarmNotify {
+  kind: 'alarm';
+  sn: number;
+  deviceId: string;
+  /** 1 first-level (most severe) … 4 fourth-level. */
+  priority: 1 | 2 | 3 | 4;
+  /** 1 phone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other. */
+  method: 1 | 2 | 3 | 4 | 5 | 6 | 7;
+  /** Local time as sent, e.g. `2026-11-23T10:00:00`; empty when omitted. */
+  time: string;
+  /** Empty when omitted. */
+  description: string;
+  longitude?: number;
+  latitude?: number;
+  /** `AlarmType`, directly or under `<Info>` (2016 §A.2.5). */
+  alarmType?: string;
+}
+
+/** One page of `Response/Catalog`: `num` items of `sumNum` in all. */
+export interface CatalogResponse {
+  kind: 'catalog';
+  sn: number;
+  deviceId: string;
+  sumNum: number;
+  /** `DeviceList Num`, or the item count when the attribute is missing. */
+  num: number;
+  items: CatalogItem[];
+}
+
+/** `Response/DeviceInfo`; text fields are empty when the device omits them (it does when Result is ERROR). */
+export interface DeviceInfoResponse {
+  kind: 'deviceInfo';
+  sn: number;
+  deviceId: string;
+  deviceName: string;
+  manufacturer: string;
+  model: string;
+  firmware: string;
+  /** Number of video channels; 0 when omitted. */
+  channel: number;
+  result: string;
+}
+
+/** `Response/DeviceStatus`: `online` from `Online` ONLINE/OFFLINE, `status` OK/ERROR. */
+export interface DeviceStatusResponse {
+  kind: 'deviceStatus';
+  sn: number;
+  deviceId: string;
+  online: boolean;
+  status: string;
+  result: string;
+}
+
+/** A well-formed message citysense does not interpret: answered and logged, not an error. */
+export interface UnknownManscdp {
+  kind: 'unknown';
+  root: string;
+  cmdType: string;
+}
+
+/** Every decoded MANSCDP body, discriminated by `kind`. */
+export type ManscdpMessage =
+  | KeepaliveNotify
+  | AlarmNotify
+  | CatalogResponse
+  | DeviceInfoResponse
+  | DeviceStatusResponse
+  | UnknownManscdp;
+
+/** A `<Query>` the platform sends to a device or lower platform (§A.2.4). */
+export interface ManscdpQuery {
+  kind: 'query';
+  cmdType: 'Catalog' | 'DeviceInfo' | 'DeviceStatus';
+  sn: number;
+  deviceId: string;
+}
+
+/** A cascaded platform's Catalog `<Response>` page to an upper platform. */
+export interface CatalogResponseOut {
+  kind: 'catalogResponse';
+  sn: number;
+  deviceId: string;
+  sumNum: number;
+  items: CatalogItem[];
+}
+
+/** What the platform encodes. */
+export type ManscdpOutgoing = ManscdpQuery | CatalogResponseOut;
