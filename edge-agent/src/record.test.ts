@@ -3,6 +3,22 @@ import { describe, expect, it } from 'vitest';
 import { decodeRecord, encodeRecord } from './record.ts';
 import { TelemetryRecorder } from './recorder.ts';
 
+/** A recorder whose sink keeps every appended batch in memory. */
+function recorderInMemory(metricType: ConstructorParameters<typeof TelemetryRecorder>[0]['metricType']) {
+  const appended: Uint8Array[][] = [];
+  const recorder = new TelemetryRecorder({
+    sink: {
+      appendMany: async (p) => {
+        appended.push(p);
+        return p.map((_, i) => i);
+      },
+    },
+    metricType,
+    logger: componentLogger('recorder'),
+  });
+  return { recorder, appended };
+}
+
 describe('spool records', () => {
   it('round-trips a device record with names, datatypes, timestamps and quality', () => {
     const bytes = encodeRecord({
@@ -28,17 +44,7 @@ describe('spool records', () => {
   });
 
   it('carries bytes metrics (encoded video analytics frames) unchanged', async () => {
-    const appended: Uint8Array[][] = [];
-    const recorder = new TelemetryRecorder({
-      sink: {
-        appendMany: async (p) => {
-          appended.push(p);
-          return p.map((_, i) => i);
-        },
-      },
-      metricType: () => undefined,
-      logger: componentLogger('recorder'),
-    });
+    const { recorder, appended } = recorderInMemory(() => undefined);
     const frame = Uint8Array.from([8, 1, 18, 3, 99, 97, 109]);
     recorder.recordReadings([
       { device: 'cam-01', metric: 'citysense/Video Analytics', time: 5, value: frame, quality: 'good' },
@@ -56,17 +62,7 @@ describe('spool records', () => {
   });
 
   it('groups a batch per device and records a value of the wrong type as bad', async () => {
-    const appended: Uint8Array[][] = [];
-    const recorder = new TelemetryRecorder({
-      sink: {
-        appendMany: async (p) => {
-          appended.push(p);
-          return p.map((_, i) => i);
-        },
-      },
-      metricType: (_d, m) => (m === 'Count' ? 'int' : 'double'),
-      logger: componentLogger('recorder'),
-    });
+    const { recorder, appended } = recorderInMemory((_d, m) => (m === 'Count' ? 'int' : 'double'));
     recorder.recordReadings([
       { device: 'a', metric: 'Temp', time: 1, value: 'hot', quality: 'good' },
       { device: 'b', metric: 'Count', time: 1, value: 7.4, quality: 'good' },
