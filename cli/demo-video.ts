@@ -13,6 +13,7 @@ import { centreKeyPath } from '@citysense/cloud-hub';
 import { CitysenseError, parseSigningKey } from '@citysense/protocol';
 import { MjpegCamera } from '@citysense/simulators';
 import type { HubClient } from './hub-client.ts';
+import { advanceVersion, type PublishState } from './version-lifecycle.ts';
 
 const REFERENCE = fileURLToPath(new URL('../algorithms/packages/yolox-nano', import.meta.url));
 const ALGORITHM = 'yolox-nano';
@@ -95,13 +96,13 @@ async function publishReference(o: {
       throw new CitysenseError('CS_ERR_DEMO_SETUP', `uploading ${ALGORITHM}: ${await res.text()}`, 500);
     state = 'draft';
   }
-  const next: Record<string, string> = { draft: 'validate', validated: 'file', filed: 'publish' };
-  for (let action = next[state]; action; action = next[state]) {
-    const moved = await o.client.request<{ state: string }>('POST', `${path}/${action}`, {});
-    if (moved.state === state)
-      throw new CitysenseError('CS_ERR_DEMO_SETUP', `${ALGORITHM} ${VERSION} did not pass ${action}`, 500);
-    state = moved.state;
-  }
+  const result = await advanceVersion(o.client, ALGORITHM, VERSION, state as PublishState, 'published');
+  if (result.stuck)
+    throw new CitysenseError(
+      'CS_ERR_DEMO_SETUP',
+      `${ALGORITHM} ${VERSION} did not pass ${result.stuck.action}: ${result.stuck.reason}`,
+      500,
+    );
 }
 
 async function grantDistrict(client: HubClient, nodeIds: string[]) {

@@ -3,14 +3,11 @@
  * the graph loads in ONNX Runtime, its inputs and outputs match the manifest,
  * and the package's own test images produce what the manifest expects.
  */
-import { createRequire } from 'node:module';
 import { errorMessage } from '@citysense/protocol';
 import { Detector, type DetectorOptions } from './inference/detector.ts';
 import { checkExpectations } from './inference/expectations.ts';
+import { ONNX_RUNTIME_VERSION } from './inference/session-worker.ts';
 import { type AlgorithmPackage, packageLabels } from './package/algorithm-package.ts';
-
-const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string })
-  .version;
 
 /** One graph tensor as ONNX Runtime reports it. */
 export interface GraphTensor {
@@ -73,7 +70,7 @@ export async function runAdaptationTest(
   const report: AdaptationReport = {
     passed: false,
     checkedAt: new Date().toISOString(),
-    runtime: `onnxruntime-node ${ORT_VERSION}`,
+    runtime: `onnxruntime-node ${ONNX_RUNTIME_VERSION}`,
     graph: null,
     tests: [],
     durationMs: 0,

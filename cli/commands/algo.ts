@@ -25,6 +25,7 @@ import { destination, pino } from 'pino';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
 import { HubClient } from '../hub-client.ts';
 import type { Command } from '../main.ts';
+import { advanceVersion, PUBLISH_PATH, type PublishState } from '../version-lifecycle.ts';
 import { deployActionOf, runDeployAction } from './deploy.ts';
 import { adminTokenFrom } from './token.ts';
 
@@ -210,17 +211,13 @@ async function verify(file: string, o: AlgoOptions): Promise<number> {
   return 0;
 }
 
-const LIFECYCLE = ['draft', 'validated', 'filed', 'published'] as const;
-type LifecycleState = (typeof LIFECYCLE)[number];
-const ACTION_TO: Record<string, string> = { validated: 'validate', filed: 'file', published: 'publish' };
-
 /**
  * Uploads a package to the hub's algorithm centre, streamed with progress on stderr,
  * then takes the version through the lifecycle up to `--until`.
  */
 async function upload(file: string, o: AlgoOptions): Promise<number> {
-  const until = LIFECYCLE.indexOf(o.until as LifecycleState);
-  if (until < 0) throw usageError(`--until must be one of ${LIFECYCLE.join(', ')}`);
+  const until = o.until as PublishState;
+  if (!PUBLISH_PATH.includes(until)) throw usageError(`--until must be one of ${PUBLISH_PATH.join(', ')}`);
   // Checked locally first: a broken or tampered file fails here, not after the transfer.
   const pkg = await readAlgorithmPackage(file);
   const { id, version } = pkg.manifest;
@@ -263,27 +260,16 @@ async function upload(file: string, o: AlgoOptions): Promise<number> {
       reply.message ?? `HTTP ${res.status}`,
       res.status,
     );
-  let state = (reply.state ?? 'draft') as LifecycleState;
+  const state = (reply.state ?? 'draft') as PublishState;
   console.log(`uploaded ${id} ${version} (${res.status === 201 ? 'new' : 'already there'}), state ${state}`);
-  const client = new HubClient(o.hub, token);
-  while (LIFECYCLE.indexOf(state) < until) {
-    const next = LIFECYCLE[LIFECYCLE.indexOf(state) + 1] ?? 'published';
-    const moved = await client.request<{ state: LifecycleState; report?: { error?: { message: string } } }>(
-      'POST',
-      `/v1/algorithms/${id}/versions/${version}/${ACTION_TO[next]}`,
-      {},
-    );
-    if (moved.state === state) {
-      const why = moved.report?.error?.message ?? 'the adaptation test did not pass';
-      console.error(
-        `${id} ${version} stays ${state}: ${why} (GET /v1/algorithms/${id}/versions/${version} has the report)`,
-      );
-      return 1;
-    }
-    state = moved.state;
-    console.log(`${id} ${version} → ${state}`);
-  }
-  return 0;
+  const result = await advanceVersion(new HubClient(o.hub, token), id, version, state, until, (s) =>
+    console.log(`${id} ${version} → ${s}`),
+  );
+  if (!result.stuck) return 0;
+  console.error(
+    `${id} ${version} stays ${result.state}: ${result.stuck.reason} (GET /v1/algorithms/${id}/versions/${version} has the report)`,
+  );
+  return 1;
 }
 
 /** Runs a package locally on images or a stream: one JSON line per frame on stdout, errors on stderr. */

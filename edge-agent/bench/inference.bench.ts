@@ -23,6 +23,7 @@ import {
 } from '@citysense/algorithms';
 import { encodeVideoAnalyticsFrame } from '@citysense/protocol';
 import ort from 'onnxruntime-node';
+import { toAnalyticsFrame } from '../src/inference/analytics-frame.ts';
 import { Spool } from '../src/spool/spool.ts';
 
 const FRAMES = Number(process.env.BENCH_FRAMES ?? 200);
@@ -100,30 +101,18 @@ try {
       started = performance.now();
       first = false;
     }
-    const { width, height } = frame.image;
     const time = frame.time;
     inflight.push(
       detector.detect(frame.image).then(async (d) => {
         objects += d.objects.length;
-        const bytes = encodeVideoAnalyticsFrame({
-          utcTimeMs: time,
+        // The agent's own conversion: normalised boxes, clamped likelihoods.
+        const frame = toAnalyticsFrame(d, {
           source: 'bench-cam',
+          time,
           algorithmId: manifest.id,
           algorithmVersion: manifest.version,
-          frameWidth: width,
-          frameHeight: height,
-          inferMs: d.timings.inferMs,
-          objects: d.objects.map((o) => {
-            const [x1 = 0, y1 = 0, x2 = 0, y2 = 0] = o.box ?? [];
-            return {
-              label: o.label,
-              likelihood: o.score,
-              classId: o.classId,
-              objectId: 0,
-              box: { left: x1 / width, top: y1 / height, right: x2 / width, bottom: y2 / height },
-            };
-          }),
         });
+        const bytes = encodeVideoAnalyticsFrame(frame);
         await spool.append(bytes);
         published++;
       }),

@@ -3,15 +3,11 @@
  * detections (preprocess → ONNX Runtime → decoder + NMS). CPU only; inferences run one at a time.
  */
 
-import { createRequire } from 'node:module';
 import { CitysenseError, componentLogger, type Logger } from '@citysense/protocol';
 import type { ManifestSource } from '../manifest.ts';
 import { type DetectedObject, decodeOutput, impliedClassCount, type Thresholds } from './decoders.ts';
 import { type ImageSource, inputSize, type ModelTensor, preprocess } from './preprocess.ts';
-import { SessionWorker } from './session-worker.ts';
-
-const ORT_VERSION = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string })
-  .version;
+import { ONNX_RUNTIME_VERSION, SessionWorker } from './session-worker.ts';
 
 /** Frames in flight at once: one being preprocessed while one is in inference. */
 const PIPELINE_DEPTH = 2;
@@ -111,8 +107,8 @@ export class Detector {
     } catch (err) {
       throw new CitysenseError(
         'CS_ERR_ALGO_MODEL_LOAD',
-        `ONNX Runtime ${ORT_VERSION} cannot load model ${manifest.model} (${model.length} bytes): ` +
-          `${(err as Error).message.replace(/^ONNX Runtime cannot load the model \(\d+ bytes\): /, '')}`,
+        `ONNX Runtime ${ONNX_RUNTIME_VERSION} cannot load model ${manifest.model} (${model.length} bytes): ` +
+          `${(err as Error).message}`,
         400,
       );
     }

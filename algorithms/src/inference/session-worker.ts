@@ -4,9 +4,14 @@
  * timer fires once per 15 ms run); in a worker it leaves the agent's event loop
  * free, and JavaScript preprocessing of the next frame overlaps the inference.
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { CitysenseError } from '@citysense/protocol';
 import type { GraphValue } from './detector.ts';
+
+/** Version of the onnxruntime-node package the workers load (for reports and errors). */
+export const ONNX_RUNTIME_VERSION = (
+  createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }
+).version;
 
 /** ONNX Runtime session options passed through to the worker. */
 export interface WorkerSessionOptions {
@@ -50,7 +55,7 @@ export class SessionWorker {
     worker.on('exit', (code) => this.#failAll(new Error(`inference worker exited (${code})`)));
   }
 
-  /** Starts a worker and loads `model`; throws CS_ERR_ALGO_MODEL_LOAD when ONNX Runtime refuses it. */
+  /** Starts a worker and loads `model`; rejects with ONNX Runtime's own error when it refuses it. */
   static async load(model: Uint8Array, options: WorkerSessionOptions): Promise<SessionWorker> {
     const worker = new Worker(new URL('./session-worker.mjs', import.meta.url));
     // A copy the worker can own (a Buffer may be a view into a pooled or shared ArrayBuffer).
@@ -80,11 +85,7 @@ export class SessionWorker {
       );
     }).catch(async (err: unknown) => {
       await worker.terminate();
-      throw new CitysenseError(
-        'CS_ERR_ALGO_MODEL_LOAD',
-        `ONNX Runtime cannot load the model (${model.length} bytes): ${(err as Error).message}`,
-        400,
-      );
+      throw err;
     });
     return new SessionWorker(worker, loaded);
   }

@@ -60,14 +60,8 @@ describe('measureFrame', () => {
     );
   });
 
-  it('is cheap on a 1080p frame (time printed, not asserted)', () => {
+  it('reads at most 160×120 samples of a 1080p frame', () => {
     const frame = textured(1920, 1080);
-    for (let i = 0; i < 20; i++) measureFrame(frame);
-    const runs = 200;
-    const start = performance.now();
-    for (let i = 0; i < runs; i++) measureFrame(frame);
-    const ms = (performance.now() - start) / runs;
-    console.log(`measureFrame 1920×1080: ${ms.toFixed(3)} ms per frame`);
     expect(measureFrame(frame).samples).toBe(160 * 120);
   });
 });

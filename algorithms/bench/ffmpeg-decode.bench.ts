@@ -1,14 +1,14 @@
 /**
  * Decode throughput of FfmpegStreamSource against ffmpeg alone, on a 640x480 clip made in the
- * same run. Run: `npx tsx algorithms/src/sources/ffmpeg-stream.bench.ts` (from the repo root).
+ * same run. Run: `npm run bench:decode`.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveFfmpegPath } from './ffmpeg-path.ts';
-import { FfmpegStreamSource } from './ffmpeg-stream.ts';
-import { makeClip } from './test-fixtures.ts';
+import { resolveFfmpegPath } from '../src/sources/ffmpeg-path.ts';
+import { FfmpegStreamSource } from '../src/sources/ffmpeg-stream.ts';
+import { makeClip } from '../src/sources/test-fixtures.ts';
 
 const SECONDS = 20;
 const FPS = 25;
