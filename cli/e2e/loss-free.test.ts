@@ -54,6 +54,10 @@ describe('loss-free telemetry across kill -9', () => {
       String(mqttPort),
       '--ingest-flush-ms',
       '20',
+      '--sip-host',
+      '127.0.0.1',
+      '--sip-port',
+      '0',
     ];
     const startHub = () => {
       const c = spawnCli(hubArgs, join(dir, 'hub.log'), { CITYSENSE_ADMIN_TOKEN: ADMIN });

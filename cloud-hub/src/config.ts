@@ -90,6 +90,61 @@ export const HubConfigSchema = Type.Object(
       default: 5000,
       description: 'how often deployments in canary are checked for an expired gate timeout',
     }),
+    sip: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'serve GB/T 28181 devices over SIP (UDP and TCP)',
+        }),
+        id: Type.String({
+          pattern: '^[0-9]{10}200[0-9]{7}$',
+          default: '34020000002000000001',
+          description: 'SIP server ID of the hub: 20 digits, type 200 (GB/T 28181 Annex D)',
+        }),
+        domain: Type.Optional(
+          Type.String({
+            pattern: '^[0-9]{10}$',
+            description: 'SIP domain / digest realm (default: first 10 digits of the ID)',
+          }),
+        ),
+        host: Type.String({ default: '0.0.0.0', description: 'SIP bind address' }),
+        port: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 5060,
+          description: 'SIP port, UDP and TCP',
+        }),
+        publicAddress: Type.Optional(
+          Type.String({
+            description: 'IPv4 address devices reach the hub on (Via, Contact, SDP); default the bind host',
+          }),
+        ),
+        password: Type.String({
+          minLength: 1,
+          default: '12345678',
+          description: 'digest password of devices (GB/T 28181 devices share one per platform)',
+        }),
+        autoAccept: Type.Boolean({
+          default: false,
+          description: 'let any device with a valid ID and password register, not only admitted ones',
+        }),
+        keepaliveIntervalS: Type.Integer({
+          minimum: 1,
+          default: 60,
+          description: 'expected keepalive interval, s',
+        }),
+        keepaliveMissed: Type.Integer({
+          minimum: 1,
+          default: 3,
+          description: 'missed keepalives before a device is offline',
+        }),
+        queryOnRegister: Type.Boolean({
+          default: true,
+          description: 'ask new devices for DeviceInfo and Catalog',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,
       default: 60_000,

@@ -38,6 +38,9 @@ import { ReadingStore } from './telemetry/reading-store.ts';
 import { telemetryRoutes } from './telemetry/routes.ts';
 import { type LatestHealth, SparkplugHost } from './telemetry/sparkplug-host.ts';
 import { HUB_VERSION } from './version.ts';
+import { videoRoutes } from './video/routes.ts';
+import { VideoService } from './video/video-service.ts';
+import { VideoStore } from './video/video-store.ts';
 
 /** Where a running hub can be reached. */
 export interface HubEndpoints {
@@ -65,6 +68,7 @@ export class Hub {
   #db: Database | undefined;
   #algorithms: AlgorithmCentre | undefined;
   #deployments: DeploymentService | undefined;
+  #video: VideoService | undefined;
   #lock: DataDirLock | undefined;
   #maintenance: StorageMaintenance | undefined;
   #broker: EmbeddedBroker | undefined;
@@ -85,6 +89,12 @@ export class Hub {
   get db(): Database {
     if (!this.#db) throw new Error('hub is not started');
     return this.#db;
+  }
+
+  /** GB/T 28181 access, once started. */
+  get video(): VideoService {
+    if (!this.#video) throw new Error('hub is not started');
+    return this.#video;
   }
 
   /** Endpoints, once started. */
@@ -213,6 +223,9 @@ export class Hub {
       logger: this.#log,
     });
     await this.#deployments.start();
+    const videoStore = new VideoStore(db);
+    this.#video = new VideoService({ store: videoStore, sip: c.sip, logger: this.#log });
+    await this.#video.start();
 
     const http = await createHttpServer({
       adminToken: adminToken.token,
@@ -245,6 +258,7 @@ export class Hub {
     await algorithmRoutes(http, { centre: this.#algorithms });
     await deploymentRoutes(http, { deployments: this.#deployments });
     await analyticsRoutes(http, { store: analytics });
+    await videoRoutes(http, { service: this.#video, store: videoStore });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();
@@ -319,6 +333,7 @@ export class Hub {
     const steps: Array<[string, () => Promise<void> | undefined]> = [
       ['http', () => this.#http?.close()],
       ['deployments', () => this.#deployments?.stop()],
+      ['video', () => this.#video?.stop()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
       ['algorithm centre', () => this.#algorithms?.stop()],

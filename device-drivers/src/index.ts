@@ -6,5 +6,10 @@
 export * from './config.ts';
 export * from './conformance.ts';
 export * from './driver.ts';
+export * from './gb28181/platform/index.ts';
+export { SipEndpoint, type SipEndpointOptions } from './gb28181/sip/endpoint.ts';
+export * as sip from './gb28181/sip/index.ts';
+export type { SipPeer, SipTransportKind } from './gb28181/sip/transport.ts';
 export * from './lifecycle.ts';
+export * from './onvif/index.ts';
 export * from './typed-emitter.ts';

@@ -26,7 +26,10 @@ export interface TestHub {
 }
 
 /** Starts a hub for a test. `overrides` are config values (e.g. databaseUrl, mqttUrl). */
-export async function startTestHub(overrides: Partial<HubConfig> = {}, dataDir?: string): Promise<TestHub> {
+export async function startTestHub(
+  overrides: Partial<Omit<HubConfig, 'sip'>> & { sip?: Partial<HubConfig['sip']> } = {},
+  dataDir?: string,
+): Promise<TestHub> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'citysense-hub-')));
   const config = Value.Default(HubConfigSchema, {
     httpHost: '127.0.0.1',
@@ -36,6 +39,7 @@ export async function startTestHub(overrides: Partial<HubConfig> = {}, dataDir?:
     dataDir: dir,
     maintenanceIntervalMs: 3_600_000,
     ...overrides,
+    sip: { host: '127.0.0.1', port: 0, ...overrides.sip },
   }) as HubConfig;
   const hub = new Hub(config);
   const endpoints = await hub.start();

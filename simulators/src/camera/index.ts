@@ -1,1 +1,2 @@
 export * from './mjpeg-camera.ts';
+export * from './onvif/index.ts';

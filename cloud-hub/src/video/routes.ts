@@ -1,0 +1,194 @@
+import { CitysenseError } from '@citysense/protocol';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { resolveRange, TimeRangeQuery } from '../telemetry/query-params.ts';
+import type { VideoService } from './video-service.ts';
+import type { VideoStore } from './video-store.ts';
+
+const GbId = Type.String({ pattern: '^[0-9]{20}$', description: '20-digit GB/T 28181 ID' });
+const DeviceParams = Type.Object({ id: GbId });
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const NullableNumber = Type.Union([Type.Number(), Type.Null()]);
+const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+
+const DeviceSchema = Type.Object({
+  deviceId: Type.String(),
+  admitted: Type.Boolean({ description: 'may register (ledger admission or auto-accept)' }),
+  name: Nullable(Type.String()),
+  manufacturer: Nullable(Type.String()),
+  model: Nullable(Type.String()),
+  firmware: Nullable(Type.String()),
+  channelCount: NullableNumber,
+  transport: Nullable(Type.String()),
+  address: Nullable(Type.String()),
+  port: NullableNumber,
+  userAgent: Nullable(Type.String()),
+  online: Type.Boolean(),
+  registeredAt: NullableTime,
+  expiresAt: NullableTime,
+  lastKeepaliveAt: NullableTime,
+});
+const ChannelSchema = Type.Object({
+  deviceId: Type.String(),
+  channelId: Type.String(),
+  name: Nullable(Type.String()),
+  manufacturer: Nullable(Type.String()),
+  model: Nullable(Type.String()),
+  owner: Nullable(Type.String()),
+  civilCode: Nullable(Type.String()),
+  address: Nullable(Type.String()),
+  parentId: Nullable(Type.String()),
+  status: Nullable(Type.String()),
+  longitude: NullableNumber,
+  latitude: NullableNumber,
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+const AlarmSchema = Type.Object({
+  time: Type.String({ format: 'date-time' }),
+  deviceId: Type.String(),
+  priority: Type.Integer({ description: '1 (most severe) … 4' }),
+  method: Type.Integer({ description: '1 phone, 2 device, 3 SMS, 4 GPS, 5 video, 6 device fault, 7 other' }),
+  alarmType: Nullable(Type.String()),
+  description: Type.String(),
+  alarmTime: Type.String({ description: 'as the device sent it' }),
+  longitude: NullableNumber,
+  latitude: NullableNumber,
+});
+const StatusSchema = Type.Object({
+  time: Type.String({ format: 'date-time' }),
+  deviceId: Type.String(),
+  online: Type.Boolean(),
+  reason: Type.String(),
+});
+const AdmitBody = Type.Object(
+  { deviceId: GbId, name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+  { additionalProperties: false },
+);
+const AlarmQuery = Type.Intersect([
+  TimeRangeQuery,
+  Type.Object({
+    device: Type.Optional(GbId),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 })),
+  }),
+]);
+
+function notFound(id: string): CitysenseError {
+  return new CitysenseError(
+    'CS_ERR_VIDEO_DEVICE_UNKNOWN',
+    `video device ${id} is not known to this hub`,
+    404,
+  );
+}
+
+/** GB/T 28181 devices, channels, alarms and admissions. */
+export async function videoRoutes(
+  app: FastifyInstance,
+  deps: { service: VideoService; store: VideoStore },
+): Promise<void> {
+  const tags = ['video access'];
+  app.get(
+    '/v1/video/devices',
+    {
+      schema: {
+        tags,
+        summary: 'GB/T 28181 devices: admitted or registered, with online state',
+        response: { 200: Type.Array(DeviceSchema) },
+      },
+    },
+    async () => deps.store.listDevices(),
+  );
+  app.post<{ Body: Static<typeof AdmitBody> }>(
+    '/v1/video/devices',
+    {
+      schema: {
+        tags,
+        summary: 'Admit a device to register (the video ledger); idempotent',
+        body: AdmitBody,
+        response: { 201: DeviceSchema },
+      },
+    },
+    async (request, reply) => {
+      await deps.service.admit(request.body.deviceId, request.body.name);
+      reply.code(201);
+      return deps.store.device(request.body.deviceId);
+    },
+  );
+  app.get<{ Params: Static<typeof DeviceParams> }>(
+    '/v1/video/devices/:id',
+    { schema: { tags, summary: 'One device', params: DeviceParams, response: { 200: DeviceSchema } } },
+    async (request) => {
+      const device = await deps.store.device(request.params.id);
+      if (!device) throw notFound(request.params.id);
+      return device;
+    },
+  );
+  app.delete<{ Params: Static<typeof DeviceParams> }>(
+    '/v1/video/devices/:id/admission',
+    {
+      schema: {
+        tags,
+        summary: 'Withdraw admission: the device is refused at its next REGISTER',
+        params: DeviceParams,
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.service.revoke(request.params.id))) throw notFound(request.params.id);
+      reply.code(204);
+    },
+  );
+  app.get<{ Params: Static<typeof DeviceParams> }>(
+    '/v1/video/devices/:id/channels',
+    {
+      schema: {
+        tags,
+        summary: 'Channels of a device from its last Catalog answer',
+        params: DeviceParams,
+        response: { 200: Type.Array(ChannelSchema) },
+      },
+    },
+    async (request) => {
+      if (!(await deps.store.device(request.params.id))) throw notFound(request.params.id);
+      return deps.store.listChannels(request.params.id);
+    },
+  );
+  app.post<{ Params: Static<typeof DeviceParams> }>(
+    '/v1/video/devices/:id/catalog',
+    {
+      schema: {
+        tags,
+        summary: 'Query the Catalog of a registered device now and replace its stored channels',
+        params: DeviceParams,
+        response: { 200: Type.Object({ channels: Type.Integer() }) },
+      },
+    },
+    async (request) => ({ channels: await deps.service.refreshCatalog(request.params.id) }),
+  );
+  app.get<{ Params: Static<typeof DeviceParams> }>(
+    '/v1/video/devices/:id/status-history',
+    {
+      schema: {
+        tags,
+        summary: 'Online/offline changes of a device, newest first',
+        params: DeviceParams,
+        response: { 200: Type.Array(StatusSchema) },
+      },
+    },
+    async (request) => deps.store.statusHistory(request.params.id, 1000),
+  );
+  app.get<{ Querystring: Static<typeof AlarmQuery> }>(
+    '/v1/video/alarms',
+    {
+      schema: {
+        tags,
+        summary: 'Alarms raised by GB/T 28181 devices, newest first',
+        querystring: AlarmQuery,
+        response: { 200: Type.Array(AlarmSchema) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return deps.store.listAlarms({ ...resolveRange(q), deviceId: q.device, limit: q.limit ?? 1000 });
+    },
+  );
+}

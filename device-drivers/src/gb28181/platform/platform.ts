@@ -1,0 +1,686 @@
+/**
+ * The GB/T 28181 platform (SIP server side): registrar, keepalive and offline detection,
+ * MANSCDP queries answered by SN, alarms, subscriptions, and live INVITE/BYE dialogs.
+ * Media is not handled here: `invite` takes the address an RTP receiver listens on.
+ * One device's bad message is answered with a SIP error and counted; every other device
+ * keeps being served.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  type AlarmNotify,
+  type CatalogItem,
+  CitysenseError,
+  componentLogger,
+  type DeviceInfoResponse,
+  type DeviceStatusResponse,
+  decodeManscdp,
+  encodeManscdp,
+  errorMessage,
+  type Logger,
+  type ManscdpMessage,
+  parseGbId,
+} from '@citysense/protocol';
+import { DigestAuthenticator } from '../sip/digest.ts';
+import type { SipEndpoint, SipEndpointStats } from '../sip/endpoint.ts';
+import { header, type SipRequest, type SipResponse, tagOf } from '../sip/message.ts';
+import { peerKey, type SipPeer } from '../sip/transport.ts';
+import { type QueryCmd, QueryWaiter } from './query-waiter.ts';
+import { Registrar, registeredHeaders } from './registrar.ts';
+import {
+  buildGbSdp,
+  type GbMediaDescription,
+  type MediaTransport,
+  parseGbSdp,
+  SsrcAllocator,
+} from './sdp.ts';
+
+/** Options of a platform. */
+export interface Gb28181PlatformOptions {
+  /** The SIP endpoint the platform serves on (started by the platform). */
+  endpoint: SipEndpoint;
+  /** The platform's 20-digit SIP server ID (type 200). */
+  serverId: string;
+  /** SIP domain; default the first 10 digits of the server ID. */
+  domain?: string | undefined;
+  /** Password of a device that may register, undefined to refuse it. */
+  passwordOf: (deviceId: string) => string | undefined;
+  /** Expected keepalive interval, ms (default 60 000). */
+  keepaliveIntervalMs?: number | undefined;
+  /** Missed keepalives before a device is offline (default 3). */
+  keepaliveMissed?: number | undefined;
+  /** How long a query waits for its answer, ms (default 10 000). */
+  queryTimeoutMs?: number | undefined;
+  minExpiresS?: number | undefined;
+  maxExpiresS?: number | undefined;
+  logger?: Logger | undefined;
+}
+
+/** A registered device as the platform sees it. */
+export interface VideoDeviceSession {
+  deviceId: string;
+  peer: SipPeer;
+  contact: string | undefined;
+  userAgent: string | undefined;
+  registeredAt: number;
+  expiresAt: number;
+  lastKeepaliveAt: number | undefined;
+  online: boolean;
+}
+
+/** Why a device's state changed. */
+export type DeviceStatusReason = 'registered' | 'keepalive' | 'keepalive-missed' | 'expired' | 'unregistered';
+
+/** A change of a device's online state. */
+export interface DeviceStatusChange {
+  deviceId: string;
+  online: boolean;
+  reason: DeviceStatusReason;
+  time: number;
+}
+
+/** A live dialog with a device (one INVITE). */
+export interface LiveDialog {
+  id: string;
+  deviceId: string;
+  channelId: string;
+  ssrc: string;
+  /** What the device said it sends. */
+  answer: GbMediaDescription;
+  startedAt: number;
+}
+
+/** A refused request, for logs and counters. */
+export interface RefusedRequest {
+  deviceId: string | undefined;
+  method: string;
+  status: number;
+  code: string;
+  reason: string;
+  peer: string;
+}
+
+/** Events of a platform. */
+export interface Gb28181PlatformEvents {
+  status: [change: DeviceStatusChange];
+  registered: [session: VideoDeviceSession];
+  keepalive: [deviceId: string, time: number];
+  alarm: [alarm: AlarmNotify, receivedAt: number];
+  /** Catalog items a device pushed by NOTIFY (subscription) or answered. */
+  catalog: [deviceId: string, items: CatalogItem[]];
+  refused: [refused: RefusedRequest];
+  /** A live dialog ended from the device side (BYE) or by the platform. */
+  liveEnded: [dialog: LiveDialog, by: 'device' | 'platform'];
+}
+
+/** Counters of a platform. */
+export interface Gb28181PlatformStats {
+  sip: SipEndpointStats;
+  devices: number;
+  online: number;
+  registrations: number;
+  keepalives: number;
+  alarms: number;
+  refused: Record<string, number>;
+  pendingQueries: number;
+  liveDialogs: number;
+}
+
+interface DialogState extends LiveDialog {
+  peer: SipPeer;
+  callId: string;
+  from: string;
+  to: string;
+  cseq: number;
+  uri: string;
+}
+
+const ALLOWED = 'REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS, INFO';
+const MANSCDP = /^application\/manscdp\+xml/i;
+
+/** A GB/T 28181 SIP platform on one endpoint. */
+export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
+  readonly serverId: string;
+  readonly domain: string;
+  readonly #o: Gb28181PlatformOptions;
+  readonly #log: Logger;
+  readonly #endpoint: SipEndpoint;
+  readonly #registrar: Registrar;
+  readonly #auth: DigestAuthenticator;
+  readonly #sessions = new Map<string, VideoDeviceSession>();
+  readonly #queries = new QueryWaiter();
+  readonly #dialogs = new Map<string, DialogState>();
+  readonly #ssrc: SsrcAllocator;
+  readonly #refusedCounts: Record<string, number> = {};
+  #registrations = 0;
+  #keepalives = 0;
+  #alarms = 0;
+  #sweep: NodeJS.Timeout | undefined;
+  #started = false;
+
+  constructor(o: Gb28181PlatformOptions) {
+    super();
+    parseGbId(o.serverId);
+    this.#o = o;
+    this.serverId = o.serverId;
+    this.domain = o.domain ?? o.serverId.slice(0, 10);
+    this.#log = componentLogger('gb28181', o.logger);
+    this.#endpoint = o.endpoint;
+    this.#auth = new DigestAuthenticator(this.domain);
+    this.#registrar = new Registrar({
+      authenticator: this.#auth,
+      passwordOf: o.passwordOf,
+      ...(o.minExpiresS !== undefined ? { minExpiresS: o.minExpiresS } : {}),
+      ...(o.maxExpiresS !== undefined ? { maxExpiresS: o.maxExpiresS } : {}),
+    });
+    this.#ssrc = new SsrcAllocator(this.domain);
+    this.#endpoint.on('request', (request, peer) => {
+      this.#onRequest(request, peer).catch((err: unknown) =>
+        this.#log.error({ err: errorMessage(err), method: request.method }, 'request handling failed'),
+      );
+    });
+  }
+
+  /** Starts the SIP endpoint and the keepalive sweep. Idempotent. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.#endpoint.start();
+    const interval = Math.max(50, Math.min(1000, this.#keepaliveMs / 4));
+    this.#sweep = setInterval(() => this.#sweepSessions(Date.now()), interval);
+    this.#sweep.unref();
+    this.#log.info(
+      { serverId: this.serverId, domain: this.domain, port: this.#endpoint.port },
+      'GB/T 28181 platform up',
+    );
+  }
+
+  /** Ends live dialogs, fails pending queries and stops the endpoint. Idempotent. */
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    if (this.#sweep) clearInterval(this.#sweep);
+    await Promise.allSettled([...this.#dialogs.keys()].map((id) => this.bye(id)));
+    this.#queries.cancelAll(new CitysenseError('CS_ERR_GB_STOPPED', 'the GB/T 28181 platform stopped', 503));
+    await this.#endpoint.stop();
+  }
+
+  get #keepaliveMs(): number {
+    return this.#o.keepaliveIntervalMs ?? 60_000;
+  }
+
+  /** The SIP port devices register on. */
+  get port(): number {
+    return this.#endpoint.port;
+  }
+
+  /**
+   * Takes back a registration stored before a restart; it lives until its expiry and gets
+   * a full keepalive window from now, so a device that is still alive never flaps offline.
+   */
+  restoreSession(session: Omit<VideoDeviceSession, 'lastKeepaliveAt' | 'online'>): void {
+    if (session.expiresAt <= Date.now() || this.#sessions.has(session.deviceId)) return;
+    this.#sessions.set(session.deviceId, { ...session, lastKeepaliveAt: Date.now(), online: true });
+  }
+
+  /** Registered devices. */
+  sessions(): VideoDeviceSession[] {
+    return [...this.#sessions.values()].map((s) => ({ ...s }));
+  }
+
+  /** One device's session, or undefined. */
+  session(deviceId: string): VideoDeviceSession | undefined {
+    const s = this.#sessions.get(deviceId);
+    return s ? { ...s } : undefined;
+  }
+
+  /** Counters. */
+  stats(): Gb28181PlatformStats {
+    let online = 0;
+    for (const s of this.#sessions.values()) if (s.online) online++;
+    return {
+      sip: this.#endpoint.stats(),
+      devices: this.#sessions.size,
+      online,
+      registrations: this.#registrations,
+      keepalives: this.#keepalives,
+      alarms: this.#alarms,
+      refused: { ...this.#refusedCounts },
+      pendingQueries: this.#queries.size,
+      liveDialogs: this.#dialogs.size,
+    };
+  }
+
+  async #onRequest(request: SipRequest, peer: SipPeer): Promise<void> {
+    switch (request.method) {
+      case 'REGISTER':
+        return this.#onRegister(request, peer);
+      case 'MESSAGE':
+      case 'NOTIFY':
+        return this.#onMessage(request, peer);
+      case 'BYE':
+        return this.#onBye(request, peer);
+      case 'OPTIONS':
+        return this.#endpoint.respond(request, peer, 200, { headers: [{ name: 'Allow', value: ALLOWED }] });
+      case 'ACK':
+        return;
+      default:
+        this.#refuse(request, peer, 405, 'CS_ERR_SIP_METHOD', `method ${request.method} is not served here`);
+        return this.#endpoint.respond(request, peer, 405, { headers: [{ name: 'Allow', value: ALLOWED }] });
+    }
+  }
+
+  async #onRegister(request: SipRequest, peer: SipPeer): Promise<void> {
+    const outcome = this.#registrar.decide(request);
+    const now = Date.now();
+    switch (outcome.kind) {
+      case 'challenge':
+        await this.#endpoint.respond(request, peer, 401, {
+          headers: [{ name: 'WWW-Authenticate', value: this.#auth.challenge(outcome.stale) }],
+        });
+        return;
+      case 'refused':
+        this.#refuse(request, peer, outcome.status, outcome.code, outcome.reason, outcome.deviceId);
+        await this.#endpoint.respond(request, peer, outcome.status, {
+          headers: [
+            ...(outcome.status === 423
+              ? [{ name: 'Min-Expires', value: String(this.#o.minExpiresS ?? 60) }]
+              : []),
+            { name: 'Warning', value: `399 citysense "${outcome.code}: ${outcome.reason}"` },
+          ],
+        });
+        return;
+      case 'unregistered': {
+        await this.#endpoint.respond(request, peer, 200, { headers: registeredHeaders(0, undefined) });
+        const session = this.#sessions.get(outcome.deviceId);
+        this.#sessions.delete(outcome.deviceId);
+        if (session?.online) this.#changeStatus(outcome.deviceId, false, 'unregistered', now);
+        this.#log.info({ deviceId: outcome.deviceId }, 'device unregistered');
+        return;
+      }
+      case 'registered': {
+        await this.#endpoint.respond(request, peer, 200, {
+          headers: registeredHeaders(outcome.expiresS, outcome.contact),
+        });
+        const known = this.#sessions.get(outcome.deviceId);
+        const session: VideoDeviceSession = {
+          deviceId: outcome.deviceId,
+          peer,
+          contact: outcome.contact,
+          userAgent: header(request, 'user-agent'),
+          registeredAt: known?.registeredAt ?? now,
+          expiresAt: now + outcome.expiresS * 1000,
+          // A (re-)registration counts as a sign of life.
+          lastKeepaliveAt: now,
+          online: true,
+        };
+        this.#sessions.set(outcome.deviceId, session);
+        this.#registrations++;
+        if (!known) this.#log.info({ deviceId: outcome.deviceId, peer: peerKey(peer) }, 'device registered');
+        this.emit('registered', { ...session });
+        if (!known?.online) this.#changeStatus(outcome.deviceId, true, 'registered', now);
+        return;
+      }
+    }
+  }
+
+  async #onMessage(request: SipRequest, peer: SipPeer): Promise<void> {
+    const contentType = header(request, 'content-type') ?? '';
+    if (request.body.length === 0 || !MANSCDP.test(contentType)) {
+      // A NOTIFY without a MANSCDP body (SUBSCRIBE state) is still acknowledged.
+      if (request.method === 'NOTIFY' && request.body.length === 0)
+        return this.#endpoint.respond(request, peer, 200);
+      this.#refuse(
+        request,
+        peer,
+        415,
+        'CS_ERR_GB_CONTENT_TYPE',
+        `Content-Type ${JSON.stringify(contentType)} is not MANSCDP`,
+      );
+      return this.#endpoint.respond(request, peer, 415, {
+        headers: [{ name: 'Accept', value: 'Application/MANSCDP+xml' }],
+      });
+    }
+    let message: ManscdpMessage;
+    try {
+      message = decodeManscdp(request.body);
+    } catch (err) {
+      const code = err instanceof CitysenseError ? err.code : 'CS_ERR_MANSCDP_INVALID';
+      this.#refuse(request, peer, 400, code, errorMessage(err));
+      return this.#endpoint.respond(request, peer, 400, {
+        headers: [
+          {
+            name: 'Warning',
+            value: `399 citysense "${code}: ${errorMessage(err).replace(/"/g, "'").slice(0, 120)}"`,
+          },
+        ],
+      });
+    }
+    const deviceId = message.kind === 'unknown' ? undefined : message.deviceId;
+    const session = this.#sessionOf(deviceId, request);
+    if (!session) {
+      // GB/T 28181 devices re-register when the platform does not know them.
+      this.#refuse(request, peer, 403, 'CS_ERR_GB_NOT_REGISTERED', 'the sender is not registered', deviceId);
+      return this.#endpoint.respond(request, peer, 403);
+    }
+    await this.#endpoint.respond(request, peer, 200);
+    const now = Date.now();
+    switch (message.kind) {
+      case 'keepalive':
+        this.#keepalives++;
+        session.lastKeepaliveAt = now;
+        session.peer = peer;
+        this.emit('keepalive', session.deviceId, now);
+        if (!session.online) {
+          session.online = true;
+          this.#changeStatus(session.deviceId, true, 'keepalive', now);
+        }
+        return;
+      case 'alarm':
+        this.#alarms++;
+        this.emit('alarm', message, now);
+        return;
+      case 'catalog':
+        // A page of a subscription NOTIFY carries no pending SN; it updates channels directly.
+        if (!this.#queries.offer(message)) this.emit('catalog', session.deviceId, message.items);
+        return;
+      case 'unknown':
+        this.#log.debug({ root: message.root, cmdType: message.cmdType }, 'MANSCDP message not interpreted');
+        return;
+      default:
+        this.#queries.offer(message);
+    }
+  }
+
+  /** The session a message belongs to: by the body's DeviceID, a channel's parent, else the From user. */
+  #sessionOf(deviceId: string | undefined, request: SipRequest): VideoDeviceSession | undefined {
+    if (deviceId !== undefined) {
+      const direct = this.#sessions.get(deviceId);
+      if (direct) return direct;
+    }
+    const from = /sip:(\d{20})@/.exec(header(request, 'from') ?? '')?.[1];
+    return from === undefined ? undefined : this.#sessions.get(from);
+  }
+
+  #sweepSessions(now: number): void {
+    const limit = this.#keepaliveMs * (this.#o.keepaliveMissed ?? 3);
+    for (const session of this.#sessions.values()) {
+      if (now > session.expiresAt) {
+        this.#sessions.delete(session.deviceId);
+        if (session.online) this.#changeStatus(session.deviceId, false, 'expired', now);
+        continue;
+      }
+      if (session.online && now - (session.lastKeepaliveAt ?? session.registeredAt) > limit) {
+        session.online = false;
+        this.#changeStatus(session.deviceId, false, 'keepalive-missed', now);
+      }
+    }
+  }
+
+  #changeStatus(deviceId: string, online: boolean, reason: DeviceStatusReason, time: number): void {
+    this.#log.info({ deviceId, online, reason }, online ? 'device online' : 'device offline');
+    this.emit('status', { deviceId, online, reason, time });
+  }
+
+  #refuse(
+    request: SipRequest,
+    peer: SipPeer,
+    status: number,
+    code: string,
+    reason: string,
+    deviceId?: string,
+  ): void {
+    this.#refusedCounts[code] = (this.#refusedCounts[code] ?? 0) + 1;
+    const refused: RefusedRequest = {
+      deviceId,
+      method: request.method,
+      status,
+      code,
+      reason,
+      peer: peerKey(peer),
+    };
+    this.#log.warn(refused, 'request refused');
+    this.emit('refused', refused);
+  }
+
+  #online(deviceId: string): VideoDeviceSession {
+    const session = this.#sessions.get(deviceId);
+    if (!session)
+      throw new CitysenseError(
+        'CS_ERR_GB_DEVICE_OFFLINE',
+        `device ${deviceId} is not registered with this platform`,
+        409,
+      );
+    return session;
+  }
+
+  #deviceUri(deviceId: string): string {
+    return `sip:${deviceId}@${this.domain}`;
+  }
+
+  #from(): string {
+    return `<sip:${this.serverId}@${this.domain}>`;
+  }
+
+  /** Sends a MANSCDP MESSAGE to a device and checks its 200. */
+  async #message(session: VideoDeviceSession, body: Uint8Array): Promise<void> {
+    const response = await this.#endpoint.request({
+      method: 'MESSAGE',
+      uri: this.#deviceUri(session.deviceId),
+      peer: session.peer,
+      from: this.#from(),
+      to: `<${this.#deviceUri(session.deviceId)}>`,
+      body,
+    });
+    if (response.status !== 200) throw deviceRefused(session.deviceId, 'MESSAGE', response);
+  }
+
+  async #query(deviceId: string, cmd: QueryCmd): Promise<Awaited<ReturnType<QueryWaiter['wait']>>> {
+    const session = this.#online(deviceId);
+    const sn = this.#queries.nextSn();
+    const answer = this.#queries.wait(deviceId, cmd, sn, this.#o.queryTimeoutMs ?? 10_000);
+    try {
+      await this.#message(session, encodeManscdp({ kind: 'query', cmdType: cmd, sn, deviceId }));
+    } catch (err) {
+      // The waiter is released by its own timer; the SIP failure is the answer.
+      answer.catch(() => undefined);
+      throw err;
+    }
+    return answer;
+  }
+
+  /** Asks a device for its channels; resolves with every item once SumNum arrived. */
+  async queryCatalog(deviceId: string): Promise<CatalogItem[]> {
+    const answer = await this.#query(deviceId, 'Catalog');
+    const items = answer.kind === 'catalogDone' ? answer.items : [];
+    this.emit('catalog', deviceId, items);
+    return items;
+  }
+
+  /** Asks a device for its information. */
+  async queryDeviceInfo(deviceId: string): Promise<DeviceInfoResponse> {
+    const answer = await this.#query(deviceId, 'DeviceInfo');
+    if (answer.kind !== 'deviceInfo') throw new Error('unreachable: DeviceInfo answered with another kind');
+    return answer;
+  }
+
+  /** Asks a device for its status. */
+  async queryDeviceStatus(deviceId: string): Promise<DeviceStatusResponse> {
+    const answer = await this.#query(deviceId, 'DeviceStatus');
+    if (answer.kind !== 'deviceStatus')
+      throw new Error('unreachable: DeviceStatus answered with another kind');
+    return answer;
+  }
+
+  /**
+   * Subscribes to a device's catalog changes (GB/T 28181-2016 §9.11): SUBSCRIBE with
+   * `Event: Catalog` and a Catalog query body; changes arrive by NOTIFY as `catalog` events.
+   */
+  async subscribeCatalog(deviceId: string, expiresS = 3600): Promise<void> {
+    const session = this.#online(deviceId);
+    const sn = this.#queries.nextSn();
+    const response = await this.#endpoint.request({
+      method: 'SUBSCRIBE',
+      uri: this.#deviceUri(deviceId),
+      peer: session.peer,
+      from: this.#from(),
+      to: `<${this.#deviceUri(deviceId)}>`,
+      headers: [
+        { name: 'Event', value: `Catalog;id=${sn}` },
+        { name: 'Expires', value: String(expiresS) },
+        { name: 'Contact', value: this.#endpoint.contact(this.serverId, session.peer) },
+      ],
+      body: encodeManscdp({ kind: 'query', cmdType: 'Catalog', sn, deviceId }),
+    });
+    if (response.status !== 200) throw deviceRefused(deviceId, 'SUBSCRIBE', response);
+  }
+
+  /**
+   * Opens live video of `channelId` on `deviceId` (GB/T 28181-2016 §9.2.2.1): INVITE with
+   * our receiver's address, the device's 200 carries its SDP, and ACK completes the dialog.
+   */
+  async invite(o: {
+    deviceId: string;
+    channelId: string;
+    /** Where the RTP receiver listens, as the device reaches it. */
+    mediaAddress: string;
+    mediaPort: number;
+    transport: MediaTransport;
+    /** SSRC to use; one is allocated when absent. */
+    ssrc?: string | undefined;
+  }): Promise<LiveDialog> {
+    parseGbId(o.channelId);
+    const session = this.#online(o.deviceId);
+    const ssrc = o.ssrc ?? this.#ssrc.allocate();
+    const uri = `sip:${o.channelId}@${this.domain}`;
+    const from = `<sip:${this.serverId}@${this.domain}>`;
+    const to = `<${uri}>`;
+    const sdp = buildGbSdp({
+      user: this.serverId,
+      address: o.mediaAddress,
+      port: o.mediaPort,
+      transport: o.transport,
+      setup: 'passive',
+      direction: 'recvonly',
+      ssrc,
+    });
+    let response: SipResponse;
+    const callId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+    const fromTagged = `${from};tag=${callId.slice(-8)}`;
+    try {
+      response = await this.#endpoint.request({
+        method: 'INVITE',
+        uri,
+        peer: session.peer,
+        from: fromTagged,
+        to,
+        callId,
+        cseq: 1,
+        headers: [
+          { name: 'Contact', value: this.#endpoint.contact(this.serverId, session.peer) },
+          { name: 'Subject', value: `${o.channelId}:${ssrc},${this.serverId}:0` },
+        ],
+        body: sdp,
+        contentType: 'APPLICATION/SDP',
+      });
+    } catch (err) {
+      if (o.ssrc === undefined) this.#ssrc.release(ssrc);
+      throw err;
+    }
+    const toValue = header(response, 'to') ?? to;
+    if (response.status !== 200) {
+      if (o.ssrc === undefined) this.#ssrc.release(ssrc);
+      throw deviceRefused(o.deviceId, 'INVITE', response);
+    }
+    const dialog: DialogState = {
+      id: callId,
+      deviceId: o.deviceId,
+      channelId: o.channelId,
+      ssrc,
+      answer: parseGbSdp(response.body),
+      startedAt: Date.now(),
+      peer: session.peer,
+      callId,
+      from: fromTagged,
+      to: toValue,
+      cseq: 1,
+      uri,
+    };
+    await this.#endpoint.sendStateless(this.#inDialog(dialog, 'ACK', 1), session.peer);
+    this.#dialogs.set(callId, dialog);
+    return publicDialog(dialog);
+  }
+
+  /** A request inside a dialog (ACK, BYE). */
+  #inDialog(dialog: DialogState, method: string, cseq: number): SipRequest {
+    return {
+      kind: 'request',
+      method,
+      uri: dialog.uri,
+      headers: [
+        {
+          name: 'Via',
+          value: this.#endpoint.via(dialog.peer, `z9hG4bK${Math.random().toString(36).slice(2, 14)}`),
+        },
+        { name: 'From', value: dialog.from },
+        { name: 'To', value: dialog.to },
+        { name: 'Call-ID', value: dialog.callId },
+        { name: 'CSeq', value: `${cseq} ${method}` },
+        { name: 'Max-Forwards', value: '70' },
+      ],
+      body: Buffer.alloc(0),
+    };
+  }
+
+  /** Ends a live dialog with BYE. Unknown ids are ignored. */
+  async bye(dialogId: string): Promise<void> {
+    const dialog = this.#dialogs.get(dialogId);
+    if (!dialog) return;
+    this.#dialogs.delete(dialogId);
+    this.#ssrc.release(dialog.ssrc);
+    dialog.cseq++;
+    try {
+      await this.#endpoint.send(this.#inDialog(dialog, 'BYE', dialog.cseq), dialog.peer, 4000);
+    } catch (err) {
+      this.#log.warn(
+        { dialog: dialogId, err: errorMessage(err) },
+        'BYE not answered; the dialog is closed anyway',
+      );
+    }
+    this.emit('liveEnded', publicDialog(dialog), 'platform');
+  }
+
+  /** Live dialogs open now. */
+  dialogs(): LiveDialog[] {
+    return [...this.#dialogs.values()].map(publicDialog);
+  }
+
+  async #onBye(request: SipRequest, peer: SipPeer): Promise<void> {
+    const callId = header(request, 'call-id') ?? '';
+    const dialog = this.#dialogs.get(callId);
+    if (!dialog) return this.#endpoint.respond(request, peer, 481);
+    this.#dialogs.delete(callId);
+    this.#ssrc.release(dialog.ssrc);
+    await this.#endpoint.respond(request, peer, 200);
+    this.emit('liveEnded', publicDialog(dialog), 'device');
+  }
+}
+
+function publicDialog(d: DialogState): LiveDialog {
+  return {
+    id: d.id,
+    deviceId: d.deviceId,
+    channelId: d.channelId,
+    ssrc: d.ssrc,
+    answer: d.answer,
+    startedAt: d.startedAt,
+  };
+}
+
+function deviceRefused(deviceId: string, method: string, response: SipResponse): CitysenseError {
+  return new CitysenseError(
+    'CS_ERR_GB_DEVICE_REFUSED',
+    `device ${deviceId} answered ${method} with ${response.status} ${response.reason}`,
+    502,
+    { status: response.status, toTag: tagOf(header(response, 'to')) },
+  );
+}
