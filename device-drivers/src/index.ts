@@ -6,6 +6,7 @@
 export * from './config.ts';
 export * from './conformance.ts';
 export * from './driver.ts';
+export * from './gb28181/media/index.ts';
 export * from './gb28181/platform/index.ts';
 export { SipEndpoint, type SipEndpointOptions } from './gb28181/sip/endpoint.ts';
 export * as sip from './gb28181/sip/index.ts';

@@ -13,7 +13,7 @@ import { openDatabase } from './open.ts';
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 /** Compression, retention and aggregate-refresh jobs the migrations create. */
-const POLICY_JOBS = 11;
+const POLICY_JOBS = 13;
 
 describe('embedded TimescaleDB in a data directory', () => {
   let dataDir: string;
@@ -48,6 +48,8 @@ describe('embedded TimescaleDB in a data directory', () => {
       { name: 'edge_alerts', compression: false },
       { name: 'node_health', compression: true },
       { name: 'readings', compression: true },
+      { name: 'video_alarms', compression: false },
+      { name: 'video_device_events', compression: false },
     ]);
 
     const jobs = await db.query<{ proc: string; target: string }>(
@@ -70,6 +72,8 @@ describe('embedded TimescaleDB in a data directory', () => {
       { proc: 'policy_compression', target: 'readings' },
       { proc: 'policy_retention', target: 'readings' },
       { proc: 'policy_refresh_continuous_aggregate', target: 'readings_1m' },
+      { proc: 'policy_retention', target: 'video_alarms' },
+      { proc: 'policy_retention', target: 'video_device_events' },
     ]);
 
     const retention = await db.query<{ table: string; days: number }>(
@@ -82,6 +86,8 @@ describe('embedded TimescaleDB in a data directory', () => {
       { table: 'edge_alerts', days: 365 },
       { table: 'node_health', days: 90 },
       { table: 'readings', days: 365 },
+      { table: 'video_alarms', days: 365 },
+      { table: 'video_device_events', days: 365 },
     ]);
 
     const caggs = await db.query<{ name: string; materialized_only: boolean }>(

@@ -139,6 +139,14 @@ describe('decodeManscdp messages', () => {
     });
   });
 
+  it('decodes a Query, naming its CmdType the standard way whatever the case sent', () => {
+    const xml = `<?xml version="1.0" encoding="GB2312"?><Query><CmdType>deviceinfo</CmdType><SN>6</SN><DeviceID>${NVR}</DeviceID></Query>`;
+    expect(decodeManscdp(body(xml))).toEqual({ kind: 'query', cmdType: 'DeviceInfo', sn: 6, deviceId: NVR });
+    const record = `<Query><CmdType>RecordInfo</CmdType><SN>7</SN><DeviceID>${CAMERA}</DeviceID></Query>`;
+    expect(decodeManscdp(body(record))).toEqual({ kind: 'unknown', root: 'Query', cmdType: 'RecordInfo' });
+    refused(() => decodeManscdp(body('<Query><CmdType>Catalog</CmdType><SN>x</SN></Query>')), /SN "x"/);
+  });
+
   it('reports other commands as unknown instead of failing', () => {
     const xml = `<Notify><CmdType>MobilePosition</CmdType><SN>5</SN><DeviceID>${CAMERA}</DeviceID></Notify>`;
     expect(decodeManscdp(body(xml))).toEqual({ kind: 'unknown', root: 'Notify', cmdType: 'MobilePosition' });

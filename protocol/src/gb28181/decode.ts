@@ -4,6 +4,7 @@ import { decodeBody } from './charset.ts';
 import { manscdpInvalid } from './manscdp-error.ts';
 import type {
   AlarmNotify,
+  CatalogEvent,
   CatalogItem,
   CatalogResponse,
   CatalogStatus,
@@ -11,6 +12,7 @@ import type {
   DeviceStatusResponse,
   KeepaliveNotify,
   ManscdpMessage,
+  ManscdpQuery,
 } from './types.ts';
 import { attribute, child, children, childText, parseXmlTree, type XmlNode } from './xml-tree.ts';
 
@@ -38,11 +40,17 @@ export function decodeManscdp(body: Uint8Array, options: DecodeManscdpOptions = 
     case 'notify/alarm':
       return alarm(node);
     case 'response/catalog':
+    case 'notify/catalog':
+      // A subscription's change notification has the body of a Catalog answer plus <Event> per item.
       return catalog(node);
     case 'response/deviceinfo':
       return deviceInfo(node);
     case 'response/devicestatus':
       return deviceStatus(node);
+    case 'query/catalog':
+    case 'query/deviceinfo':
+    case 'query/devicestatus':
+      return query(node, cmdType);
     default:
       return { kind: 'unknown', root, cmdType };
   }
@@ -104,6 +112,8 @@ function catalogStatus(value: string | undefined): CatalogStatus | undefined {
   return undefined;
 }
 
+const CATALOG_EVENTS: readonly CatalogEvent[] = ['ON', 'OFF', 'VLOST', 'DEFECT', 'ADD', 'DEL', 'UPDATE'];
+
 const ITEM_TEXT_FIELDS = [
   ['name', 'Name'],
   ['manufacturer', 'Manufacturer'],
@@ -128,6 +138,8 @@ function catalogItem(node: XmlNode, index: number): CatalogItem {
   if (port !== undefined) item.port = integer(port, `Item ${index + 1} Port`, 0, 65535);
   const status = catalogStatus(childText(node, 'Status'));
   if (status !== undefined) item.status = status;
+  const event = CATALOG_EVENTS.find((e) => e === childText(node, 'Event')?.toUpperCase());
+  if (event !== undefined) item.event = event;
   const longitude = coordinate(childText(node, 'Longitude'));
   const latitude = coordinate(childText(node, 'Latitude'));
   if (longitude !== undefined) item.longitude = longitude;
@@ -158,6 +170,18 @@ function deviceInfo(node: XmlNode): DeviceInfoResponse {
     channel: channel === undefined ? 0 : integer(channel, 'Channel', 0, 1_000_000),
     result: childText(node, 'Result') ?? '',
   };
+}
+
+/** CmdType spelled the standard way, whatever case the sender used. */
+const QUERY_TYPES: Readonly<Record<string, ManscdpQuery['cmdType']>> = {
+  catalog: 'Catalog',
+  deviceinfo: 'DeviceInfo',
+  devicestatus: 'DeviceStatus',
+};
+
+/** A platform's `<Query>` (§A.2.4), as a device or a lower platform receives it. */
+function query(node: XmlNode, cmdType: string): ManscdpQuery {
+  return { kind: 'query', cmdType: QUERY_TYPES[cmdType.toLowerCase()] ?? 'Catalog', ...header(node) };
 }
 
 function deviceStatus(node: XmlNode): DeviceStatusResponse {

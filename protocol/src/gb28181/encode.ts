@@ -1,4 +1,4 @@
-/** Encodes what the platform sends over MANSCDP (GB/T 28181-2016/2022 §A.2.4, §A.2.6). */
+/** Encodes what citysense sends over MANSCDP as platform or simulated device (GB/T 28181-2016/2022 Annex A). */
 import { parseGbId } from '../gb28181-id.ts';
 import { encodeText, type ManscdpCharset } from './charset.ts';
 import type { CatalogItem, ManscdpOutgoing } from './types.ts';
@@ -46,23 +46,91 @@ function itemXml(item: CatalogItem): string {
     element('Status', item.status),
     element('Longitude', item.longitude),
     element('Latitude', item.latitude),
+    // §A.2.5: an item of a catalog-change Notify says what changed.
+    element('Event', item.event),
     '</Item>\r\n',
   ].join('');
 }
 
-/** Encodes a Query or a cascaded Catalog Response as bytes with the matching XML declaration. */
+/** `<Name>text</Name>`, left out when the text is empty (decoders read a missing element as empty). */
+function text(name: string, value: string): string {
+  return value === '' ? '' : element(name, value);
+}
+
+/** Root, CmdType, SN and DeviceID: the head every MANSCDP body starts with (§A.2.1). */
+function open(root: string, cmdType: string, sn: number, deviceId: string): string {
+  return `<${root}>\r\n${element('CmdType', cmdType)}${element('SN', sn)}${element('DeviceID', deviceId)}`;
+}
+
+function deviceList(items: readonly CatalogItem[]): string {
+  return `<DeviceList Num="${items.length}">\r\n${items.map(itemXml).join('')}</DeviceList>\r\n`;
+}
+
+function bodyXml(message: ManscdpOutgoing): string {
+  switch (message.kind) {
+    case 'query':
+      return `${open('Query', message.cmdType, message.sn, message.deviceId)}</Query>\r\n`;
+    case 'catalogResponse':
+      return [
+        open('Response', 'Catalog', message.sn, message.deviceId),
+        element('SumNum', message.sumNum),
+        deviceList(message.items),
+        '</Response>\r\n',
+      ].join('');
+    case 'catalogNotify':
+      return [
+        open('Notify', 'Catalog', message.sn, message.deviceId),
+        element('SumNum', message.sumNum),
+        deviceList(message.items),
+        '</Notify>\r\n',
+      ].join('');
+    case 'keepalive':
+      return `${open('Notify', 'Keepalive', message.sn, message.deviceId)}${text('Status', message.status)}</Notify>\r\n`;
+    case 'alarm':
+      // 2016 §A.2.5 puts AlarmType under <Info>; the decoder reads it there or at the top.
+      return [
+        open('Notify', 'Alarm', message.sn, message.deviceId),
+        element('AlarmPriority', message.priority),
+        element('AlarmMethod', message.method),
+        text('AlarmTime', message.time),
+        text('AlarmDescription', message.description),
+        element('Longitude', message.longitude),
+        element('Latitude', message.latitude),
+        message.alarmType === undefined
+          ? ''
+          : `<Info>\r\n${element('AlarmType', message.alarmType)}</Info>\r\n`,
+        '</Notify>\r\n',
+      ].join('');
+    case 'deviceInfo':
+      return [
+        open('Response', 'DeviceInfo', message.sn, message.deviceId),
+        text('DeviceName', message.deviceName),
+        text('Result', message.result),
+        text('Manufacturer', message.manufacturer),
+        text('Model', message.model),
+        text('Firmware', message.firmware),
+        element('Channel', message.channel),
+        '</Response>\r\n',
+      ].join('');
+    case 'deviceStatus':
+      return [
+        open('Response', 'DeviceStatus', message.sn, message.deviceId),
+        text('Result', message.result),
+        element('Online', message.online ? 'ONLINE' : 'OFFLINE'),
+        text('Status', message.status),
+        '</Response>\r\n',
+      ].join('');
+  }
+}
+
+/**
+ * Encodes a message as bytes with the matching XML declaration: the platform's Query and
+ * cascaded Catalog Response, and a device's Keepalive, Alarm, DeviceInfo, DeviceStatus and
+ * catalog-change Notify.
+ */
 export function encodeManscdp(message: ManscdpOutgoing, options: EncodeManscdpOptions = {}): Uint8Array {
   const encoding = options.encoding ?? 'GB2312';
   parseGbId(message.deviceId);
-  let xml = `<?xml version="1.0" encoding="${encoding}"?>\r\n`;
-  if (message.kind === 'query') {
-    xml += `<Query>\r\n${element('CmdType', message.cmdType)}${element('SN', message.sn)}`;
-    xml += `${element('DeviceID', message.deviceId)}</Query>\r\n`;
-  } else {
-    xml += `<Response>\r\n${element('CmdType', 'Catalog')}${element('SN', message.sn)}`;
-    xml += `${element('DeviceID', message.deviceId)}${element('SumNum', message.sumNum)}`;
-    xml += `<DeviceList Num="${message.items.length}">\r\n${message.items.map(itemXml).join('')}</DeviceList>\r\n`;
-    xml += '</Response>\r\n';
-  }
+  const xml = `<?xml version="1.0" encoding="${encoding}"?>\r\n${bodyXml(message)}`;
   return encodeText(xml, encoding);
 }

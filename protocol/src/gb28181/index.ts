@@ -6,7 +6,10 @@ export { type EncodeManscdpOptions, encodeManscdp, escapeXml } from './encode.ts
 export { MANSCDP_INVALID } from './manscdp-error.ts';
 export type {
   AlarmNotify,
+  CatalogChange,
+  CatalogEvent,
   CatalogItem,
+  CatalogNotifyOut,
   CatalogResponse,
   CatalogResponseOut,
   CatalogStatus,

@@ -23,6 +23,8 @@ export interface CatalogItem {
   /** WGS84 degrees. */
   longitude?: number;
   latitude?: number;
+  /** What changed, in an item of a catalog-change `Notify` (§A.2.5); absent in query answers. */
+  event?: CatalogEvent;
 }
 
 /** `Notify/Keepalive` (§9.6): the device is alive; `status` is `OK` or `ERROR`, empty when omitted. */
@@ -52,7 +54,10 @@ export interface AlarmNotify {
   alarmType?: string;
 }
 
-/** One page of `Response/Catalog`: `num` items of `sumNum` in all. */
+/**
+ * One page of `Response/Catalog`, or of a subscription's catalog-change `Notify/Catalog`
+ * (same body, items carry `event`): `num` items of `sumNum` in all.
+ */
 export interface CatalogResponse {
   kind: 'catalog';
   sn: number;
@@ -101,6 +106,7 @@ export type ManscdpMessage =
   | CatalogResponse
   | DeviceInfoResponse
   | DeviceStatusResponse
+  | ManscdpQuery
   | UnknownManscdp;
 
 /** A `<Query>` the platform sends to a device or lower platform (§A.2.4). */
@@ -120,5 +126,34 @@ export interface CatalogResponseOut {
   items: CatalogItem[];
 }
 
-/** What the platform encodes. */
-export type ManscdpOutgoing = ManscdpQuery | CatalogResponseOut;
+/** What a catalog `<Item>` in a `Notify/Catalog` says changed (GB/T 28181-2016 §9.6.2, §A.2.5). */
+export type CatalogEvent = 'ON' | 'OFF' | 'VLOST' | 'DEFECT' | 'ADD' | 'DEL' | 'UPDATE';
+
+/** One changed channel of a catalog notification. */
+export interface CatalogChange extends CatalogItem {
+  event: CatalogEvent;
+}
+
+/** A device's `Notify/Catalog`, sent in the dialog of a catalog SUBSCRIBE when channels change. */
+export interface CatalogNotifyOut {
+  kind: 'catalogNotify';
+  sn: number;
+  deviceId: string;
+  /** Number of changed items in the whole notification (pages share it, like a Catalog response). */
+  sumNum: number;
+  items: CatalogChange[];
+}
+
+/**
+ * What citysense encodes: the platform's queries and cascaded catalog, and what a device
+ * (the simulator) sends: keepalives, alarms, DeviceInfo / DeviceStatus answers, catalog changes.
+ * The device-side kinds are the decoded types, so a body encodes and decodes back to itself.
+ */
+export type ManscdpOutgoing =
+  | ManscdpQuery
+  | CatalogResponseOut
+  | KeepaliveNotify
+  | AlarmNotify
+  | DeviceInfoResponse
+  | DeviceStatusResponse
+  | CatalogNotifyOut;
