@@ -4,6 +4,15 @@ export { DEFAULT_MANSCDP_CHARSET, declaredCharset, type ManscdpCharset } from '.
 export { DEFAULT_MANSCDP_MAX_BYTES, type DecodeManscdpOptions, decodeManscdp } from './decode.ts';
 export { type EncodeManscdpOptions, encodeManscdp, escapeXml } from './encode.ts';
 export { MANSCDP_INVALID } from './manscdp-error.ts';
+export {
+  buildGbSdp,
+  GB_SDP_UNACCEPTABLE,
+  type GbMediaDescription,
+  type GbMediaTransport,
+  type GbSdpOptions,
+  liveSsrc,
+  parseGbSdp,
+} from './sdp.ts';
 export type {
   AlarmNotify,
   CatalogChange,

@@ -2,4 +2,4 @@
 export * from './platform.ts';
 export * from './query-waiter.ts';
 export * from './registrar.ts';
-export * from './sdp.ts';
+export * from './ssrc.ts';

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import {
   type AlarmNotify,
+  buildGbSdp,
   type CatalogItem,
   CitysenseError,
   componentLogger,
@@ -16,9 +17,12 @@ import {
   decodeManscdp,
   encodeManscdp,
   errorMessage,
+  type GbMediaDescription,
+  type GbMediaTransport,
   type Logger,
   type ManscdpMessage,
   parseGbId,
+  parseGbSdp,
 } from '@citysense/protocol';
 import { DigestAuthenticator } from '../sip/digest.ts';
 import type { SipEndpoint, SipEndpointStats } from '../sip/endpoint.ts';
@@ -26,13 +30,7 @@ import { header, type SipRequest, type SipResponse, tagOf } from '../sip/message
 import { peerKey, type SipPeer } from '../sip/transport.ts';
 import { type QueryCmd, QueryWaiter } from './query-waiter.ts';
 import { Registrar, registeredHeaders } from './registrar.ts';
-import {
-  buildGbSdp,
-  type GbMediaDescription,
-  type MediaTransport,
-  parseGbSdp,
-  SsrcAllocator,
-} from './sdp.ts';
+import { SsrcAllocator } from './ssrc.ts';
 
 /** Options of a platform. */
 export interface Gb28181PlatformOptions {
@@ -125,13 +123,17 @@ export interface Gb28181PlatformStats {
   liveDialogs: number;
 }
 
-interface DialogState extends LiveDialog {
+/** The SIP side of a dialog: where in-dialog requests go and with which headers. */
+interface DialogLeg {
   peer: SipPeer;
   callId: string;
   from: string;
   to: string;
-  cseq: number;
   uri: string;
+}
+
+interface DialogState extends LiveDialog, DialogLeg {
+  cseq: number;
 }
 
 const ALLOWED = 'REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS, INFO';
@@ -544,7 +546,7 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     /** Where the RTP receiver listens, as the device reaches it. */
     mediaAddress: string;
     mediaPort: number;
-    transport: MediaTransport;
+    transport: GbMediaTransport;
     /** SSRC to use; one is allocated when absent. */
     ssrc?: string | undefined;
   }): Promise<LiveDialog> {
@@ -556,10 +558,9 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     const to = `<${uri}>`;
     const sdp = buildGbSdp({
       user: this.serverId,
-      address: o.mediaAddress,
+      host: o.mediaAddress,
       port: o.mediaPort,
       transport: o.transport,
-      setup: 'passive',
       direction: 'recvonly',
       ssrc,
     });
@@ -579,7 +580,7 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
           { name: 'Contact', value: this.#endpoint.contact(this.serverId, session.peer) },
           { name: 'Subject', value: `${o.channelId}:${ssrc},${this.serverId}:0` },
         ],
-        body: sdp,
+        body: Buffer.from(sdp, 'latin1'),
         contentType: 'APPLICATION/SDP',
       });
     } catch (err) {
@@ -591,27 +592,41 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
       if (o.ssrc === undefined) this.#ssrc.release(ssrc);
       throw deviceRefused(o.deviceId, 'INVITE', response);
     }
+    const leg: DialogLeg = { peer: session.peer, callId, from: fromTagged, to: toValue, uri };
+    // A 2xx is always ACKed (RFC 3261 §13.2.2.4), also when its SDP is unusable; then BYE ends it.
+    await this.#endpoint.sendStateless(this.#inDialog(leg, 'ACK', 1), session.peer);
+    let answer: GbMediaDescription;
+    try {
+      answer = parseGbSdp(response.body.toString('latin1'));
+    } catch (err) {
+      if (o.ssrc === undefined) this.#ssrc.release(ssrc);
+      await this.#endpoint
+        .send(this.#inDialog(leg, 'BYE', 2), session.peer, 4000)
+        .catch((byeErr: unknown) =>
+          this.#log.warn({ err: errorMessage(byeErr) }, 'BYE after a bad SDP failed'),
+        );
+      throw new CitysenseError(
+        'CS_ERR_GB_SDP_INVALID',
+        `device ${o.deviceId} answered INVITE of ${o.channelId} with an unusable SDP: ${errorMessage(err)}`,
+        502,
+      );
+    }
     const dialog: DialogState = {
+      ...leg,
       id: callId,
       deviceId: o.deviceId,
       channelId: o.channelId,
       ssrc,
-      answer: parseGbSdp(response.body),
+      answer,
       startedAt: Date.now(),
-      peer: session.peer,
-      callId,
-      from: fromTagged,
-      to: toValue,
       cseq: 1,
-      uri,
     };
-    await this.#endpoint.sendStateless(this.#inDialog(dialog, 'ACK', 1), session.peer);
     this.#dialogs.set(callId, dialog);
     return publicDialog(dialog);
   }
 
   /** A request inside a dialog (ACK, BYE). */
-  #inDialog(dialog: DialogState, method: string, cseq: number): SipRequest {
+  #inDialog(dialog: DialogLeg, method: string, cseq: number): SipRequest {
     return {
       kind: 'request',
       method,

@@ -3,16 +3,6 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import {
-  type CatalogResponse,
-  decodeManscdp,
-  encodeManscdp,
-  hasCode,
-  type ManscdpMessage,
-  type ManscdpQuery,
-} from '@citysense/protocol';
-import iconv from 'iconv-lite';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
   DigestAuthenticator,
   header,
   SipEndpoint,
@@ -22,7 +12,17 @@ import {
   sipToken,
   tagOf,
   uriOf,
-} from '../../../../device-drivers/src/gb28181/sip/index.ts';
+} from '@citysense/device-drivers/sip';
+import {
+  type CatalogResponse,
+  decodeManscdp,
+  encodeManscdp,
+  hasCode,
+  type ManscdpMessage,
+  type ManscdpQuery,
+} from '@citysense/protocol';
+import iconv from 'iconv-lite';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Gb28181Camera, type Gb28181CameraOptions } from './gb28181-camera.ts';
 
 const SERVER = '34020000002000000001';

@@ -8,6 +8,16 @@
  */
 import { EventEmitter } from 'node:events';
 import {
+  header,
+  SipEndpoint,
+  type SipPeer,
+  type SipRequest,
+  type SipResponse,
+  sipToken,
+  tagOf,
+  uriOf,
+} from '@citysense/device-drivers/sip';
+import {
   type AlarmNotify,
   type CatalogItem,
   type CatalogStatus,
@@ -22,16 +32,6 @@ import {
   type ManscdpOutgoing,
   type ManscdpQuery,
 } from '@citysense/protocol';
-import {
-  header,
-  SipEndpoint,
-  type SipPeer,
-  type SipRequest,
-  type SipResponse,
-  sipToken,
-  tagOf,
-  uriOf,
-} from '../../../../device-drivers/src/gb28181/sip/index.ts';
 import {
   GB_ALARM_REFUSED,
   GB_CAMERA_CONFIG,

@@ -3,8 +3,8 @@
  * channel is answered 100 then 200 with a PS answer SDP, the ACK starts a `PsRtpSender` to
  * the offered address with the offered SSRC, BYE (from either side) stops it.
  */
-import { errorMessage, type Logger } from '@citysense/protocol';
-import { PsRtpSender } from '../../../../device-drivers/src/gb28181/media/index.ts';
+
+import { PsRtpSender } from '@citysense/device-drivers';
 import {
   header,
   type ResponseOptions,
@@ -15,8 +15,15 @@ import {
   sipToken,
   uriOf,
   userOf,
-} from '../../../../device-drivers/src/gb28181/sip/index.ts';
-import { buildGbMediaAnswer, type GbMediaOffer, liveSsrc, parseGbMediaOffer } from './sdp.ts';
+} from '@citysense/device-drivers/sip';
+import {
+  buildGbSdp,
+  errorMessage,
+  type GbMediaDescription,
+  type Logger,
+  liveSsrc,
+  parseGbSdp,
+} from '@citysense/protocol';
 
 /** State of a live session: answered (waiting for ACK) or streaming. */
 export type LiveSessionState = 'answered' | 'streaming';
@@ -107,9 +114,9 @@ export class LiveVideo {
     const channelId = userOf(request.uri) ?? '';
     const state = this.#o.channelState(channelId);
     if (state !== 'ok') return endpoint.respond(request, peer, state === 'unknown' ? 404 : 480);
-    let offer: GbMediaOffer;
+    let offer: GbMediaDescription;
     try {
-      offer = parseGbMediaOffer(request.body.toString('latin1'));
+      offer = parseGbSdp(request.body.toString('latin1'));
       if (offer.payloadTypes.length === 0) throw new Error('the offer has no PS payload type');
       // The sender connects out; a platform that wants to connect to us (setup:active) is not served.
       if (offer.transport === 'tcp' && offer.setup === 'active')
@@ -123,11 +130,12 @@ export class LiveVideo {
     await endpoint.respond(request, peer, 100);
     const ssrc = offer.ssrc ?? liveSsrc(this.#o.domain, ++this.#ssrcSequence);
     const toTag = sipToken(4);
-    const sdp = buildGbMediaAnswer({
-      deviceId: channelId,
+    const sdp = buildGbSdp({
+      user: channelId,
       host: endpoint.address,
       port: 9,
       transport: offer.transport,
+      direction: 'sendonly',
       payloadType: offer.payloadTypes[0] ?? 96,
       ssrc,
       sessionName: offer.sessionName,

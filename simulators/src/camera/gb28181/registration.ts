@@ -13,7 +13,7 @@ import {
   type SipPeer,
   type SipResponse,
   sipToken,
-} from '../../../../device-drivers/src/gb28181/sip/index.ts';
+} from '@citysense/device-drivers/sip';
 import {
   GB_REGISTER_FORBIDDEN,
   GB_REGISTER_REJECTED,

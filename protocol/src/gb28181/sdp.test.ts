@@ -1,6 +1,6 @@
-import { hasCode } from '@citysense/protocol';
 import { describe, expect, it } from 'vitest';
-import { buildGbMediaAnswer, liveSsrc, parseGbMediaOffer } from './sdp.ts';
+import { hasCode } from '../errors.ts';
+import { buildGbSdp, liveSsrc, parseGbSdp } from './sdp.ts';
 
 const TCP_OFFER = [
   'v=0',
@@ -21,12 +21,14 @@ const TCP_OFFER = [
 
 describe('GB/T 28181 SDP', () => {
   it('reads a TCP passive offer: media-level address, port, PS payload, SSRC', () => {
-    expect(parseGbMediaOffer(TCP_OFFER)).toEqual({
+    expect(parseGbSdp(TCP_OFFER)).toEqual({
+      user: '34020000002000000001',
       sessionName: 'Play',
       host: '10.0.0.9',
       port: 30002,
       transport: 'tcp',
       setup: 'passive',
+      direction: 'recvonly',
       ssrc: '0200000017',
       payloadTypes: [96],
     });
@@ -41,7 +43,7 @@ describe('GB/T 28181 SDP', () => {
     ]) {
       let thrown: unknown;
       try {
-        parseGbMediaOffer(bad);
+        parseGbSdp(bad);
       } catch (err) {
         thrown = err;
       }
@@ -50,17 +52,35 @@ describe('GB/T 28181 SDP', () => {
   });
 
   it('answers sendonly PS with the SSRC, setup:active over TCP, and makes live SSRCs from the domain', () => {
-    const sdp = buildGbMediaAnswer({
-      deviceId: '34020000001320000001',
+    const sdp = buildGbSdp({
+      user: '34020000001320000001',
       host: '127.0.0.1',
       port: 9,
       transport: 'tcp',
-      payloadType: 96,
+      direction: 'sendonly',
       ssrc: '0200000017',
-      sessionName: 'Play',
     });
     expect(sdp).toContain('m=video 9 TCP/RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 PS/90000\r\na=setup:active');
     expect(sdp).toContain('y=0200000017\r\n');
     expect(liveSsrc('3402000000', 7)).toBe('0200000007');
+  });
+
+  it('round-trips an offer: what the platform builds, a device reads', () => {
+    const offer = buildGbSdp({
+      user: '34020000002000000001',
+      host: '10.1.2.3',
+      port: 30000,
+      transport: 'udp',
+      direction: 'recvonly',
+      ssrc: '0200000001',
+    });
+    expect(parseGbSdp(offer)).toMatchObject({
+      host: '10.1.2.3',
+      port: 30000,
+      transport: 'udp',
+      direction: 'recvonly',
+      ssrc: '0200000001',
+      payloadTypes: [96],
+    });
   });
 });
