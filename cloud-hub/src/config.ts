@@ -145,6 +145,32 @@ export const HubConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    media: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description: 'RTMP ingest and HTTP-FLV playback (node-media-server), and GB/T 28181 live relay',
+        }),
+        host: Type.String({ default: '0.0.0.0', description: 'RTMP and HTTP-FLV bind address' }),
+        rtmpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1935, description: 'RTMP port' }),
+        httpPort: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          default: 8000,
+          description: 'HTTP-FLV / MPEG-TS playback port',
+        }),
+        publishSecret: Type.Optional(
+          Type.String({ minLength: 8, description: 'RTMP publishers must add ?token=<secret> to their URL' }),
+        ),
+        rtpHost: Type.String({ default: '0.0.0.0', description: 'bind address of GB/T 28181 RTP receivers' }),
+        liveIdleTimeoutS: Type.Integer({
+          minimum: 1,
+          default: 15,
+          description: 'a live GB/T 28181 session without RTP this long is ended',
+        }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,
       default: 60_000,

@@ -38,7 +38,7 @@ import { ReadingStore } from './telemetry/reading-store.ts';
 import { telemetryRoutes } from './telemetry/routes.ts';
 import { type LatestHealth, SparkplugHost } from './telemetry/sparkplug-host.ts';
 import { HUB_VERSION } from './version.ts';
-import { videoRoutes } from './video/routes.ts';
+import { liveRoutes, videoRoutes } from './video/routes.ts';
 import { VideoService } from './video/video-service.ts';
 import { VideoStore } from './video/video-store.ts';
 
@@ -224,7 +224,7 @@ export class Hub {
     });
     await this.#deployments.start();
     const videoStore = new VideoStore(db);
-    this.#video = new VideoService({ store: videoStore, sip: c.sip, logger: this.#log });
+    this.#video = new VideoService({ store: videoStore, sip: c.sip, media: c.media, logger: this.#log });
     await this.#video.start();
 
     const http = await createHttpServer({
@@ -259,6 +259,7 @@ export class Hub {
     await deploymentRoutes(http, { deployments: this.#deployments });
     await analyticsRoutes(http, { store: analytics });
     await videoRoutes(http, { service: this.#video, store: videoStore });
+    await liveRoutes(http, { service: this.#video });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();

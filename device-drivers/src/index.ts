@@ -13,4 +13,6 @@ export * as sip from './gb28181/sip/index.ts';
 export type { SipPeer, SipTransportKind } from './gb28181/sip/transport.ts';
 export * from './lifecycle.ts';
 export * from './onvif/index.ts';
+export * from './rtmp/index.ts';
 export * from './typed-emitter.ts';
+export * from './video-quality/index.ts';

@@ -1,3 +1,4 @@
+import type { OnvifDriverOptions } from '@citysense/device-drivers';
 import type { DriverRegistry } from './driver-host.ts';
 
 /**
@@ -12,5 +13,14 @@ export const builtinDrivers: DriverRegistry = {
   'load-generator': async ({ id, options, logger }) => {
     const { LoadGenerator } = await import('@citysense/simulators');
     return new LoadGenerator({ id, config: { ...options }, logger });
+  },
+  onvif: async ({ id, options, logger }) => {
+    const { OnvifDriver } = await import('@citysense/device-drivers');
+    // OnvifDriver has no options schema: a wrong address or password fails its start.
+    return new OnvifDriver({ ...(options as Omit<OnvifDriverOptions, 'id' | 'logger'>), id, logger });
+  },
+  'video-quality': async ({ id, options, logger }) => {
+    const { VideoQualityDriver } = await import('@citysense/device-drivers');
+    return new VideoQualityDriver({ id, config: { ...options }, logger });
   },
 };

@@ -3,6 +3,8 @@
  * yields the same `Frame`, so inference code never knows where pixels came from.
  */
 
+import type { ImageSource } from '../inference/preprocess.ts';
+
 /** Pixels of one frame: still encoded (JPEG/PNG bytes) or decoded to packed RGB24. */
 export type FrameImage =
   | { kind: 'encoded'; data: Buffer }
@@ -60,4 +62,9 @@ export interface FrameSource {
   stats(): FrameSourceStats;
   /** Frames in order until the input ends, the consumer stops, or a coded error is thrown. */
   frames(signal?: AbortSignal): AsyncIterable<Frame>;
+}
+
+/** A frame's pixels as the detector takes them. */
+export function imageSourceOf(image: FrameImage): ImageSource {
+  return image.kind === 'encoded' ? image.data : { rgb: image.rgb, width: image.width, height: image.height };
 }

@@ -27,7 +27,10 @@ export interface TestHub {
 
 /** Starts a hub for a test. `overrides` are config values (e.g. databaseUrl, mqttUrl). */
 export async function startTestHub(
-  overrides: Partial<Omit<HubConfig, 'sip'>> & { sip?: Partial<HubConfig['sip']> } = {},
+  overrides: Partial<Omit<HubConfig, 'sip' | 'media'>> & {
+    sip?: Partial<HubConfig['sip']>;
+    media?: Partial<HubConfig['media']>;
+  } = {},
   dataDir?: string,
 ): Promise<TestHub> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'citysense-hub-')));
@@ -40,6 +43,7 @@ export async function startTestHub(
     maintenanceIntervalMs: 3_600_000,
     ...overrides,
     sip: { host: '127.0.0.1', port: 0, ...overrides.sip },
+    media: { host: '127.0.0.1', rtmpPort: 0, httpPort: 0, rtpHost: '127.0.0.1', ...overrides.media },
   }) as HubConfig;
   const hub = new Hub(config);
   const endpoints = await hub.start();

@@ -72,6 +72,41 @@ const AlarmQuery = Type.Intersect([
   }),
 ]);
 
+const ChannelParams = Type.Object({ id: GbId });
+const LiveBody = Type.Object(
+  {
+    transport: Type.Optional(
+      Type.Union([Type.Literal('udp'), Type.Literal('tcp')], {
+        default: 'udp',
+        description: 'RTP transport from the camera: UDP, or TCP with the hub listening (passive)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+const LiveSchema = Type.Object({
+  id: Type.String({ description: 'SIP Call-ID of the INVITE dialog' }),
+  deviceId: Type.String(),
+  channelId: Type.String(),
+  transport: Type.String(),
+  ssrc: Type.String(),
+  startedAt: Type.String({ format: 'date-time' }),
+  rtmpUrl: Type.String({ description: 'read it with any RTMP player, or as an inference video source' }),
+  flvUrl: Type.String({ description: 'HTTP-FLV for browser players (flv.js)' }),
+  packets: Type.Integer(),
+  lost: Type.Integer(),
+  accessUnits: Type.Integer(),
+  codec: Type.Union([Type.String(), Type.Null()]),
+});
+const StreamSchema = Type.Object({
+  path: Type.String(),
+  protocol: Type.String(),
+  publisher: Type.String(),
+  startedAt: Type.String(),
+  players: Type.Integer(),
+  bytesIn: Type.Integer(),
+});
+
 function notFound(id: string): CitysenseError {
   return new CitysenseError(
     'CS_ERR_VIDEO_DEVICE_UNKNOWN',
@@ -190,5 +225,67 @@ export async function videoRoutes(
       const q = request.query;
       return deps.store.listAlarms({ ...resolveRange(q), deviceId: q.device, limit: q.limit ?? 1000 });
     },
+  );
+}
+
+/** Live GB/T 28181 video relayed to RTMP / HTTP-FLV, and the streams the relay carries. */
+export async function liveRoutes(app: FastifyInstance, deps: { service: VideoService }): Promise<void> {
+  const tags = ['video access'];
+  app.post<{ Params: Static<typeof ChannelParams>; Body: Static<typeof LiveBody> }>(
+    '/v1/video/channels/:id/live',
+    {
+      schema: {
+        tags,
+        summary: 'Start live video of a channel (INVITE); an open session of the channel is shared',
+        params: ChannelParams,
+        body: LiveBody,
+        response: { 200: LiveSchema },
+      },
+    },
+    async (request) => deps.service.live.start(request.params.id, request.body?.transport ?? 'udp'),
+  );
+  app.get(
+    '/v1/video/live',
+    { schema: { tags, summary: 'Open live sessions', response: { 200: Type.Array(LiveSchema) } } },
+    async () => deps.service.live.list(),
+  );
+  app.delete<{ Params: Static<typeof ChannelParams> }>(
+    '/v1/video/channels/:id/live',
+    {
+      schema: {
+        tags,
+        summary: 'Stop live video of a channel (BYE)',
+        params: ChannelParams,
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.service.live.stop(request.params.id)))
+        throw new CitysenseError(
+          'CS_ERR_VIDEO_LIVE_UNKNOWN',
+          `channel ${request.params.id} has no live session`,
+          404,
+        );
+      reply.code(204);
+    },
+  );
+  app.get(
+    '/v1/video/streams',
+    {
+      schema: {
+        tags,
+        summary: 'Streams the RTMP / HTTP-FLV relay carries (RTMP ingest and GB/T 28181 relays)',
+        response: { 200: Type.Array(StreamSchema) },
+      },
+    },
+    async () =>
+      deps.service.relay.streams().map((s) => ({
+        path: s.path,
+        protocol: s.protocol,
+        publisher: s.remoteAddress,
+        startedAt: new Date(s.startedAt).toISOString(),
+        players: s.players,
+        bytesIn: s.bytesIn,
+      })),
   );
 }

@@ -4,8 +4,10 @@
  * keeps registrations, channels, status history and alarms in the database. After a
  * device registers it is asked for DeviceInfo and Catalog.
  */
-import { Gb28181Platform, SipEndpoint } from '@citysense/device-drivers';
+import { Gb28181Platform, MediaRelayServer, SipEndpoint } from '@citysense/device-drivers';
 import { CitysenseError, componentLogger, errorMessage, isGbId, type Logger } from '@citysense/protocol';
+import { advertisedAddress } from './advertised-address.ts';
+import { LiveVideo } from './live-video.ts';
 import type { VideoStore } from './video-store.ts';
 
 /** SIP settings of the hub (the `sip` section of its config). */
@@ -24,10 +26,22 @@ export interface VideoSipConfig {
   queryOnRegister: boolean;
 }
 
+/** Media settings of the hub (the `media` section of its config). */
+export interface VideoMediaConfig {
+  enabled: boolean;
+  host: string;
+  rtmpPort: number;
+  httpPort: number;
+  publishSecret?: string | undefined;
+  rtpHost: string;
+  liveIdleTimeoutS: number;
+}
+
 /** Options of the service. */
 export interface VideoServiceOptions {
   store: VideoStore;
   sip: VideoSipConfig;
+  media: VideoMediaConfig;
   logger?: Logger | undefined;
 }
 
@@ -37,6 +51,8 @@ export class VideoService {
   readonly #log: Logger;
   readonly #store: VideoStore;
   #platform: Gb28181Platform | undefined;
+  #relay: MediaRelayServer | undefined;
+  #live: LiveVideo | undefined;
   readonly #admitted = new Set<string>();
   readonly #pendingKeepalives = new Map<string, number>();
   #writes: Promise<void> = Promise.resolve();
@@ -60,6 +76,28 @@ export class VideoService {
     return this.#platform;
   }
 
+  /** The RTMP / HTTP-FLV relay; throws CS_ERR_VIDEO_MEDIA_DISABLED when media is off. */
+  get relay(): MediaRelayServer {
+    if (!this.#relay)
+      throw new CitysenseError(
+        'CS_ERR_VIDEO_MEDIA_DISABLED',
+        'the media relay is disabled on this hub (media.enabled)',
+        409,
+      );
+    return this.#relay;
+  }
+
+  /** Live GB/T 28181 sessions; needs both SIP and media. */
+  get live(): LiveVideo {
+    if (!this.#live)
+      throw new CitysenseError(
+        'CS_ERR_VIDEO_MEDIA_DISABLED',
+        'live video needs sip.enabled and media.enabled on this hub',
+        409,
+      );
+    return this.#live;
+  }
+
   /** True when the SIP platform runs. */
   get enabled(): boolean {
     return this.#platform !== undefined;
@@ -70,16 +108,29 @@ export class VideoService {
     return this.#writeErrors;
   }
 
-  /** Loads admissions and stored registrations, then serves SIP. Idempotent. */
+  /** Starts the media relay, loads admissions and stored registrations, then serves SIP. Idempotent. */
   async start(): Promise<void> {
+    const m = this.#o.media;
+    if (m.enabled && !this.#relay) {
+      const relay = new MediaRelayServer({
+        host: m.host,
+        rtmpPort: m.rtmpPort,
+        httpPort: m.httpPort,
+        publishSecret: m.publishSecret,
+        logger: this.#log,
+      });
+      await relay.start();
+      this.#relay = relay;
+    }
     const c = this.#o.sip;
     if (!c.enabled || this.#platform) return;
+    const advertised = advertisedAddress(c.host, c.publicAddress);
     for (const id of await this.#store.admittedIds()) this.#admitted.add(id);
     const platform = new Gb28181Platform({
       endpoint: new SipEndpoint({
         host: c.host,
         port: c.port,
-        publicAddress: c.publicAddress,
+        publicAddress: advertised,
         userAgent: 'citysense-hub',
         logger: this.#log,
       }),
@@ -94,6 +145,16 @@ export class VideoService {
     this.#wire(platform);
     await platform.start();
     this.#platform = platform;
+    if (this.#relay)
+      this.#live = new LiveVideo({
+        platform,
+        relay: this.#relay,
+        deviceOfChannel: (channelId) => this.#store.deviceOfChannel(channelId),
+        rtpHost: m.rtpHost,
+        rtpAddress: advertised,
+        idleTimeoutMs: m.liveIdleTimeoutS * 1000,
+        logger: this.#log,
+      });
     this.#flush = setInterval(() => this.#flushKeepalives(), 1000);
     this.#flush.unref();
   }
@@ -216,13 +277,19 @@ export class VideoService {
     } while (last !== this.#writes);
   }
 
-  /** Stops SIP and writes what was accepted. Idempotent. */
+  /** Ends live sessions, stops SIP and the relay, and writes what was accepted. Idempotent. */
   async stop(): Promise<void> {
     if (this.#flush) clearInterval(this.#flush);
     this.#flush = undefined;
+    const live = this.#live;
+    this.#live = undefined;
+    await live?.stopAll();
     const platform = this.#platform;
     this.#platform = undefined;
     await platform?.stop();
+    const relay = this.#relay;
+    this.#relay = undefined;
+    await relay?.stop();
     await this.settled();
   }
 }

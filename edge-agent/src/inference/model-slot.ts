@@ -1,5 +1,5 @@
 /** The detector an assignment's sources share, swappable while frames flow. */
-import type { Detection, Detector, FrameImage, ImageSource } from '@citysense/algorithms';
+import { type Detection, type Detector, type FrameImage, imageSourceOf } from '@citysense/algorithms';
 import { CitysenseError } from '@citysense/protocol';
 
 /** A loaded, warmed-up model of one algorithm version. */
@@ -70,9 +70,4 @@ export class ModelSlot {
     if (entry) await new Promise<void>((resolve) => entry.drained.push(resolve));
     await model.detector.release();
   }
-}
-
-/** A frame source's pixels as the detector takes them. */
-export function imageSourceOf(image: FrameImage): ImageSource {
-  return image.kind === 'encoded' ? image.data : { rgb: image.rgb, width: image.width, height: image.height };
 }

@@ -21,6 +21,8 @@ export interface NalInfo {
   keyframe: boolean;
   /** A NAL unit that can only open an access unit: AUD, parameter sets, prefix SEI. */
   opensAccessUnit: boolean;
+  /** SPS/PPS (H.264 7, 8) or VPS/SPS/PPS (H.265 32-34): what a decoder needs before a keyframe. */
+  parameterSet: boolean;
 }
 
 /** Classifies the NAL unit whose header starts at `header[0]` (H.265 needs two header bytes). */
@@ -31,13 +33,19 @@ export function nalInfo(codec: VideoCodec, header: number): NalInfo {
     // H.264 §7.4.1.2.3: AUD, SPS, PPS, SEI and types 14-18 come before the first slice of a picture.
     const opensAccessUnit =
       type === 6 || type === 7 || type === 8 || type === 9 || (type >= 14 && type <= 18);
-    return { type, vcl, keyframe: type === 5, opensAccessUnit };
+    return { type, vcl, keyframe: type === 5, opensAccessUnit, parameterSet: type === 7 || type === 8 };
   }
   const type = (header >> 1) & 0x3f;
   // H.265 §7.4.2.4.4: VPS, SPS, PPS, AUD, prefix SEI and types 41-44, 48-55 precede the first slice.
   const opensAccessUnit =
     (type >= 32 && type <= 35) || type === 39 || (type >= 41 && type <= 44) || type >= 48;
-  return { type, vcl: type < 32, keyframe: type >= 16 && type <= 21, opensAccessUnit };
+  return {
+    type,
+    vcl: type < 32,
+    keyframe: type >= 16 && type <= 21,
+    opensAccessUnit,
+    parameterSet: type >= 32 && type <= 34,
+  };
 }
 
 /** Index of the next `00 00 01` at or after `from`, or -1. */

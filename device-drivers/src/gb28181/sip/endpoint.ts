@@ -402,11 +402,12 @@ export class SipEndpoint extends EventEmitter<SipEndpointEvents> {
 function serverKey(request: SipRequest, peer: SipPeer, method = request.method): string {
   const via = headers(request, 'via')[0] ?? '';
   const branch = headerParams(via, ';').get('branch') ?? '';
-  // Pre-3261 peers without the cookie are keyed by their Call-ID and CSeq instead (§17.2.3).
-  const id = branch.startsWith(BRANCH_COOKIE)
-    ? branch
-    : `${header(request, 'call-id')}|${header(request, 'cseq')}`;
-  return `${id}|${method === 'ACK' ? 'ACK' : method}|${peerKey(peer)}`;
+  // Pre-3261 peers without the cookie are keyed by their Call-ID instead (§17.2.3). The CSeq
+  // number is part of the key too: a device that reuses a branch for its next request (seen
+  // in the field and in looping test tools) still gets that request handled, not absorbed.
+  const id = branch.startsWith(BRANCH_COOKIE) ? branch : `${header(request, 'call-id')}`;
+  const seq = /^\s*(\d+)/.exec(header(request, 'cseq') ?? '')?.[1] ?? '';
+  return `${id}|${seq}|${method}|${peerKey(peer)}`;
 }
 
 /** Fills `received` and `rport` of the top Via with the address the request really came from (RFC 3581 §4). */

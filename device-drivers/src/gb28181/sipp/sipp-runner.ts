@@ -15,7 +15,10 @@ export type SippScenario =
   | 'register-wrong-password'
   | 'register-no-expires'
   | 'register-and-stay'
-  | 'catalog-answer';
+  | 'catalog-answer'
+  | 'register-only'
+  | 'keepalive-flood'
+  | 'camera-1min';
 
 /** One simulated device of a sipp run: a CSV line (field1 is sipp's whole `[authentication …]` keyword, the form sipp reads from CSV). */
 export interface SippDevice {
