@@ -86,7 +86,7 @@ export interface ParsedArgs {
   problems: ConfigProblem[];
 }
 
-/** Parses `--flag value`, `--flag=value` and boolean `--flag`; unknown flags are problems. */
+/** Parses `--flag value`, `--flag=value` and boolean `--flag [true|false]`; unknown flags are problems. */
 export function parseArgs(argv: string[], specs: OptionSpec[]): ParsedArgs {
   const byFlag = new Map(specs.map((s) => [s.flag, s]));
   const out: ParsedArgs = {
@@ -119,8 +119,14 @@ export function parseArgs(argv: string[], specs: OptionSpec[]): ParsedArgs {
       continue;
     }
     if (inline !== undefined) out.values.set(spec, inline);
-    else if (spec.kind === 'boolean') out.values.set(spec, 'true');
-    else {
+    else if (spec.kind === 'boolean') {
+      // `--flag`, or `--flag true|false` so that a default-on option can be turned off.
+      const next = argv[i + 1];
+      if (next === 'true' || next === 'false') {
+        out.values.set(spec, next);
+        i++;
+      } else out.values.set(spec, 'true');
+    } else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--'))
         out.problems.push({ path: flag, message: 'needs a value' });

@@ -226,6 +226,7 @@ export class Hub {
     const videoStore = new VideoStore(db);
     this.#video = new VideoService({ store: videoStore, sip: c.sip, media: c.media, logger: this.#log });
     await this.#video.start();
+    this.#registerVideoGauges(this.#video);
 
     const http = await createHttpServer({
       adminToken: adminToken.token,
@@ -325,6 +326,40 @@ export class Hub {
         'citysense_node_dropped_records',
         'Records dropped by full spools per node',
         perNode((h) => h.droppedRecords),
+      ),
+    );
+  }
+
+  #registerVideoGauges(video: VideoService): void {
+    const r = this.metrics.registry;
+    const stat = (pick: (s: ReturnType<VideoService['platform']['stats']>) => number) => () =>
+      video.enabled ? [[undefined, pick(video.platform.stats())] as [undefined, number]] : [];
+    r.register(
+      new Gauge(
+        'citysense_video_devices',
+        'GB/T 28181 devices registered',
+        stat((s) => s.devices),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_video_devices_online',
+        'GB/T 28181 devices online',
+        stat((s) => s.online),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_video_keepalives',
+        'GB/T 28181 keepalives received since start',
+        stat((s) => s.keepalives),
+      ),
+    );
+    r.register(
+      new Gauge(
+        'citysense_video_sip_malformed',
+        'SIP messages refused as malformed since start',
+        stat((s) => s.sip.malformed),
       ),
     );
   }

@@ -16,10 +16,14 @@ describe('GB/T 28181 platform with sipp devices', () => {
     await Promise.all(platforms.splice(0).map((p) => p.stop()));
   });
 
-  async function platform(transport: 'udp' | 'tcp' = 'udp'): Promise<Gb28181Platform> {
+  async function platform(
+    transport: 'udp' | 'tcp' = 'udp',
+    queryTimeoutMs = 10_000,
+  ): Promise<Gb28181Platform> {
     const p = new Gb28181Platform({
       endpoint: new SipEndpoint({ protocols: [transport] }),
       serverId: SERVER_ID,
+      queryTimeoutMs,
       passwordOf: (id) => (id.startsWith('3402000000132') ? PASSWORD : undefined),
     });
     platforms.push(p);
@@ -110,6 +114,26 @@ describe('GB/T 28181 platform with sipp devices', () => {
         [channels[1], 'Renmin Rd west', 'OFF'],
       ]);
       expect(items[0]?.longitude).toBeCloseTo(117.2272, 4);
+      expect(p.stats().pendingQueries).toBe(0);
+    } finally {
+      sipp.child.kill('SIGKILL');
+      await sipp.done;
+    }
+  });
+
+  it('times a query out with a code when the device never answers, while its MESSAGE is still retransmitted', async () => {
+    const p = await platform('udp', 300);
+    const registered = once(p, 'registered');
+    // No out-of-call scenario: sipp drops the query MESSAGE, as a hung device would.
+    const sipp = await startSipp({
+      scenario: 'register-and-stay',
+      server: server(p),
+      devices: [{ deviceId: DEVICE, password: PASSWORD }],
+      timeoutS: 40,
+    });
+    try {
+      await registered;
+      await expect(p.queryDeviceInfo(DEVICE)).rejects.toMatchObject({ code: 'CS_ERR_GB_QUERY_TIMEOUT' });
       expect(p.stats().pendingQueries).toBe(0);
     } finally {
       sipp.child.kill('SIGKILL');

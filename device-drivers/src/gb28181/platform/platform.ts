@@ -480,14 +480,16 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     const session = this.#online(deviceId);
     const sn = this.#queries.nextSn();
     const answer = this.#queries.wait(deviceId, cmd, sn, this.#o.queryTimeoutMs ?? 10_000);
+    const sent = this.#message(session, encodeManscdp({ kind: 'query', cmdType: cmd, sn, deviceId }));
+    // Both outcomes are awaited together: the answer may time out while the MESSAGE is
+    // still being retransmitted, and a refused MESSAGE releases the waiter at once.
     try {
-      await this.#message(session, encodeManscdp({ kind: 'query', cmdType: cmd, sn, deviceId }));
+      const [, result] = await Promise.all([sent, answer]);
+      return result;
     } catch (err) {
-      // The waiter is released by its own timer; the SIP failure is the answer.
-      answer.catch(() => undefined);
+      this.#queries.cancel(deviceId, cmd, sn, err as Error);
       throw err;
     }
-    return answer;
   }
 
   /** Asks a device for its channels; resolves with every item once SumNum arrived. */

@@ -101,6 +101,13 @@ export class QueryWaiter {
     else pending.resolve(outcome);
   }
 
+  /** Fails one pending query (its MESSAGE was refused); unknown keys are ignored. */
+  cancel(deviceId: string, cmd: QueryCmd, sn: number, reason: Error): void {
+    const key = `${deviceId}|${cmd}|${sn}`;
+    const pending = this.#pending.get(key);
+    if (pending) this.#finish(key, pending, reason);
+  }
+
   /** Fails every pending query (platform stopping). */
   cancelAll(reason: Error): void {
     for (const [key, pending] of this.#pending) this.#finish(key, pending, reason);

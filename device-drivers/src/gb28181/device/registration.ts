@@ -13,12 +13,12 @@ import {
   type SipPeer,
   type SipResponse,
   sipToken,
-} from '@citysense/device-drivers/sip';
+} from '../sip/index.ts';
 import {
   GB_REGISTER_FORBIDDEN,
   GB_REGISTER_REJECTED,
   GB_REGISTER_UNAUTHORIZED,
-  gbCameraError,
+  gbDeviceError,
 } from './errors.ts';
 
 /** Who registers where. */
@@ -88,19 +88,19 @@ export class DeviceRegistration {
         }
       }
       if (response.status === 403)
-        throw gbCameraError(
+        throw gbDeviceError(
           GB_REGISTER_FORBIDDEN,
           `the platform answered 403 to REGISTER of ${deviceId}: the device ID or password is not accepted`,
           403,
         );
-      throw gbCameraError(
+      throw gbDeviceError(
         GB_REGISTER_REJECTED,
         `the platform answered ${response.status} ${response.reason} to REGISTER of ${deviceId}`,
         502,
         { status: response.status },
       );
     }
-    throw gbCameraError(GB_REGISTER_REJECTED, 'the platform kept challenging REGISTER; giving up');
+    throw gbDeviceError(GB_REGISTER_REJECTED, 'the platform kept challenging REGISTER; giving up');
   }
 
   #answerChallenge(response: SipResponse, answeredBefore: boolean): SipHeader {
@@ -109,10 +109,10 @@ export class DeviceRegistration {
       header(response, proxy ? 'proxy-authenticate' : 'www-authenticate') ?? '',
     );
     if (!challenge)
-      throw gbCameraError(GB_REGISTER_REJECTED, `the platform's ${response.status} has no Digest challenge`);
+      throw gbDeviceError(GB_REGISTER_REJECTED, `the platform's ${response.status} has no Digest challenge`);
     // A second challenge that is not `stale` means the password was checked and refused.
     if (answeredBefore && !challenge.stale)
-      throw gbCameraError(
+      throw gbDeviceError(
         GB_REGISTER_UNAUTHORIZED,
         `the platform refused the password of ${this.#o.deviceId}; check the device password it expects`,
         401,
