@@ -19,7 +19,7 @@ export function poleLocation(i: number): { lon: number; lat: number } {
 
 /**
  * Prepares simulated gateway number `i` under `rootDir`: writes its agent config
- * (lamp-pole sensor simulator) and creates an enrolment token unless the gateway
+ * (lamp-pole sensor simulator, plus `extraDrivers`) and creates an enrolment token unless the gateway
  * already has an identity from an earlier run.
  */
 export async function prepareGateway(
@@ -28,6 +28,8 @@ export async function prepareGateway(
   rootDir: string,
   i: number,
   intervalMs: number,
+  /** More drivers for this gateway (cameras on its pole), after the sensor simulator. */
+  extraDrivers: Array<Record<string, unknown>> = [],
 ): Promise<PreparedGateway> {
   const id = `pole-${String(i).padStart(3, '0')}`;
   const stateDir = join(rootDir, id);
@@ -45,6 +47,7 @@ export async function prepareGateway(
         id: 'sensors',
         options: { poleId: id, seed: i, intervalMs, longitude: location.lon },
       },
+      ...extraDrivers,
     ],
   };
   const configFile = join(stateDir, 'agent.json');

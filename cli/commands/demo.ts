@@ -6,6 +6,7 @@ import { Hub } from '@citysense/cloud-hub';
 import { errorMessage, rootLogger } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
 import { optionsOf, readCommandOptions } from '../config-loader.ts';
+import { DEMO_NVR_ID, DEMO_ONVIF_USER, startDemoCameras } from '../demo-cameras.ts';
 import { startDemoVideo } from '../demo-video.ts';
 import { prepareGateway } from '../fleet.ts';
 import { HubClient } from '../hub-client.ts';
@@ -36,7 +37,21 @@ const DemoOptionsSchema = Type.Object({
   }),
   video: Type.Boolean({
     default: true,
-    description: 'run the camera and YOLOX-nano on pole-001 (--video=false: sensors only)',
+    description: 'run the cameras, YOLOX-nano and video quality diagnosis (--video false: sensors only)',
+  }),
+  sipPort: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 5060,
+    description: 'hub GB/T 28181 SIP port (UDP and TCP) the simulated NVR registers on',
+  }),
+  rtmpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1935, description: 'hub RTMP port' }),
+  flvPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: 'hub HTTP-FLV port' }),
+  onvifPort: Type.Integer({
+    minimum: 0,
+    maximum: 65535,
+    default: 8091,
+    description: 'port of the simulated ONVIF camera watched by pole-002',
   }),
 });
 type DemoOptions = {
@@ -47,6 +62,10 @@ type DemoOptions = {
   intervalMs: number;
   cameraPort: number;
   video: boolean;
+  sipPort: number;
+  rtmpPort: number;
+  flvPort: number;
+  onvifPort: number;
 };
 const demoOptions = optionsOf(DemoOptionsSchema);
 
@@ -89,6 +108,29 @@ class GatewayProcess {
   }
 }
 
+/** Camera drivers of gateway `i`: pole-001 diagnoses its street camera's picture, pole-002 watches the ONVIF camera. */
+function cameraDrivers(i: number, o: DemoOptions): Array<Record<string, unknown>> {
+  if (i === 1)
+    return [
+      {
+        type: 'video-quality',
+        id: 'quality',
+        options: {
+          cameras: [{ id: 'street-camera', input: `http://127.0.0.1:${o.cameraPort}/video.mjpg`, fps: 0.5 }],
+        },
+      },
+    ];
+  if (i === 2)
+    return [
+      {
+        type: 'onvif',
+        id: 'onvif',
+        options: { cameraId: 'onvif-camera', hostname: '127.0.0.1', port: o.onvifPort, ...DEMO_ONVIF_USER },
+      },
+    ];
+  return [];
+}
+
 /** `citysense demo` (what `npm start` runs): hub + embedded broker and database + simulated gateways. */
 export const demoCommand: Command = {
   name: 'demo',
@@ -109,6 +151,12 @@ export const demoCommand: Command = {
       String(o.httpPort),
       '--mqtt-port',
       String(o.mqttPort),
+      '--sip-port',
+      String(o.sipPort),
+      '--media-rtmp-port',
+      String(o.rtmpPort),
+      '--media-http-port',
+      String(o.flvPort),
     ]);
     const hub = new Hub(config, rootLogger);
     console.log('starting the citysense hub (embedded MQTT broker and TimescaleDB)...');
@@ -118,7 +166,14 @@ export const demoCommand: Command = {
 
     const gateways: GatewayProcess[] = [];
     for (let i = 1; i <= o.gateways; i++) {
-      const g = await prepareGateway(client, hubUrl, join(dataDir, 'gateways'), i, o.intervalMs);
+      const g = await prepareGateway(
+        client,
+        hubUrl,
+        join(dataDir, 'gateways'),
+        i,
+        o.intervalMs,
+        o.video ? cameraDrivers(i, o) : [],
+      );
       const agentArgs = ['--config', g.configFile, ...(g.token ? ['--token', g.token] : [])];
       const gw = new GatewayProcess(g.id, agentArgs, join(g.stateDir, 'agent.log'));
       gw.start();
@@ -142,6 +197,19 @@ export const demoCommand: Command = {
         })
       : undefined;
 
+    const cameras = o.video
+      ? await startDemoCameras({
+          client,
+          sipPort: hub.video.platform.port,
+          sipPassword: config.sip.password,
+          serverId: config.sip.id,
+          onvifPort: o.onvifPort,
+        }).catch((err: unknown) => {
+          console.error(`cameras: skipped (${errorMessage(err)})`);
+          return undefined;
+        })
+      : undefined;
+
     const tokenShown =
       endpoints.adminToken.source === 'config' ? '(from CITYSENSE_ADMIN_TOKEN)' : endpoints.adminToken.token;
     const auth = `-H "Authorization: Bearer ${endpoints.adminToken.source === 'config' ? '$CITYSENSE_ADMIN_TOKEN' : endpoints.adminToken.token}"`;
@@ -155,7 +223,7 @@ with its own identity and disk spool, streaming Sparkplug B over MQTT into Times
   admin token  ${tokenShown}
   data         ${dataDir}  (gateway logs in ${join(dataDir, 'gateways', '<id>', 'agent.log')})
 
-Four things to try:
+Five things to try:
   1. The fleet, online state and latest health:
        curl -s ${auth} ${endpoints.httpUrl}/v1/nodes
   2. PM2.5 on pole-001, raw and in 5-minute buckets:
@@ -166,7 +234,15 @@ Four things to try:
        curl -s ${auth} '${endpoints.httpUrl}/v1/analytics/detection-counts?node=pole-001&bucket=1m'
        curl -s ${auth} '${endpoints.httpUrl}/v1/alerts?node=pole-001'
        npx citysense algo deployments
-  4. Enrol another gateway by hand:
+  4. GB/T 28181: the simulated NVR registered over SIP (port ${o.sipPort}), its cameras, alarms and
+     live video relayed to RTMP / HTTP-FLV; pole-002 watches an ONVIF camera, pole-001 diagnoses
+     its camera's picture quality:
+       curl -s ${auth} ${endpoints.httpUrl}/v1/video/devices/${DEMO_NVR_ID}/channels
+       curl -s ${auth} ${endpoints.httpUrl}/v1/video/alarms
+       curl -s ${auth} ${endpoints.httpUrl}/v1/video/live
+       curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-002&device=onvif-camera&metric=Video/Motion'
+       curl -s ${auth} '${endpoints.httpUrl}/v1/readings?node=pole-001&device=street-camera&metric=Quality/Status'
+  5. Enrol another gateway by hand:
        npx citysense token create --name pole-100
        npx citysense agent --hub ${endpoints.httpUrl} --token <token> --state-dir ./data/gateways/pole-100
 
@@ -183,6 +259,10 @@ Ctrl-C stops everything; the next 'npm start' reuses the data and identities.
       last = now;
     }, 15_000);
 
+    cameras?.live.then((live) => {
+      if (live)
+        console.log(`gb28181: live video of the NVR's first camera at ${live.rtmpUrl} and ${live.flvUrl}`);
+    });
     video?.deployed.then(
       (id) =>
         console.log(
@@ -195,6 +275,7 @@ Ctrl-C stops everything; the next 'npm start' reuses the data and identities.
     console.log('stopping gateways and hub...');
     await Promise.all(gateways.map((g) => g.stop()));
     await video?.camera.stop();
+    await cameras?.stop();
     await hub.stop();
     console.log('stopped.');
     return 0;

@@ -58,6 +58,12 @@ describe('loss-free telemetry across kill -9', () => {
       '127.0.0.1',
       '--sip-port',
       '0',
+      '--media-host',
+      '127.0.0.1',
+      '--media-rtmp-port',
+      '0',
+      '--media-http-port',
+      '0',
     ];
     const startHub = () => {
       const c = spawnCli(hubArgs, join(dir, 'hub.log'), { CITYSENSE_ADMIN_TOKEN: ADMIN });

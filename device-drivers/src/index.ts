@@ -8,6 +8,7 @@ export * from './conformance.ts';
 export * from './driver.ts';
 export * from './gb28181/cascade/index.ts';
 export * from './gb28181/device/index.ts';
+export * from './gb28181/driver/index.ts';
 export * from './gb28181/media/index.ts';
 export * from './gb28181/platform/index.ts';
 export { SipEndpoint, type SipEndpointOptions } from './gb28181/sip/endpoint.ts';

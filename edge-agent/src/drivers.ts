@@ -6,6 +6,10 @@ import type { DriverRegistry } from './driver-host.ts';
  * simulator never imports it. Options are validated by each driver's `start`.
  */
 export const builtinDrivers: DriverRegistry = {
+  gb28181: async ({ id, options, logger }) => {
+    const { Gb28181Driver } = await import('@citysense/device-drivers');
+    return new Gb28181Driver({ id, config: { ...options }, logger });
+  },
   'lamp-pole-sim': async ({ id, options, logger }) => {
     const { LampPoleSimulator } = await import('@citysense/simulators');
     return new LampPoleSimulator({ id, config: { ...options }, logger });

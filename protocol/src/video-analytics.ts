@@ -91,8 +91,11 @@ export function decodeVideoAnalyticsFrame(bytes: Uint8Array): VideoAnalyticsFram
 
 /** Severity of an edge alert. */
 export type AlertSeverity = 'info' | 'warning' | 'critical';
-/** Kind of local rule that raised an alert; `quality`: video quality diagnosis (clause 003 §7.3.2.4). */
-export type AlertKind = 'presence' | 'count' | 'dwell' | 'quality';
+/**
+ * Kind of local rule that raised an alert; `quality`: video quality diagnosis (clause 003 §7.3.2.4);
+ * `device-alarm`: an alarm a field device raised itself (GB/T 28181-2016 §9.4 Notify/Alarm).
+ */
+export type AlertKind = 'presence' | 'count' | 'dwell' | 'quality' | 'device-alarm';
 
 /** An alert a node raised from a local rule. */
 export interface EdgeAlert {
@@ -111,7 +114,7 @@ export interface EdgeAlert {
   message: string;
 }
 
-const ALERT_KINDS: ReadonlySet<string> = new Set(['presence', 'count', 'dwell', 'quality']);
+const ALERT_KINDS: ReadonlySet<string> = new Set(['presence', 'count', 'dwell', 'quality', 'device-alarm']);
 const SEVERITIES: ReadonlySet<string> = new Set(['info', 'warning', 'critical']);
 
 /** Encodes an edge alert. */

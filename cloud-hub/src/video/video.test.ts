@@ -1,6 +1,10 @@
 /** The hub's GB/T 28181 access end to end: sipp devices register over real SIP, the API shows them. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSipp } from '../../../device-drivers/src/gb28181/sipp/sipp-runner.ts';
+import {
+  shouldSkipSipp,
+  sippSuiteTitle,
+  startSipp,
+} from '../../../device-drivers/src/gb28181/sipp/sipp-runner.ts';
 import { eventually } from '../testing/eventually.ts';
 import { startTestHub, type TestHub } from '../testing/test-hub.ts';
 import type { VideoChannelRow, VideoDeviceRow, VideoStatusRow } from './video-store.ts';
@@ -8,7 +12,7 @@ import type { VideoChannelRow, VideoDeviceRow, VideoStatusRow } from './video-st
 const DEVICE = '34020000001320000001';
 const SERVER = { id: '34020000002000000001', domain: '3402000000' };
 
-describe('hub video access', () => {
+describe.skipIf(shouldSkipSipp())(sippSuiteTitle('hub video access'), () => {
   const hubs: TestHub[] = [];
   afterEach(async () => {
     await Promise.all(hubs.splice(0).map((h) => h.stop()));

@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SipEndpoint } from '../sip/endpoint.ts';
-import { runSipp, startSipp } from '../sipp/sipp-runner.ts';
+import { runSipp, shouldSkipSipp, sippSuiteTitle, startSipp } from '../sipp/sipp-runner.ts';
 import { type DeviceStatusChange, Gb28181Platform } from './platform.ts';
 
 const SERVER_ID = '34020000002000000001';
@@ -10,7 +10,7 @@ const DOMAIN = '3402000000';
 const DEVICE = '34020000001320000001';
 const PASSWORD = '12345678';
 
-describe('GB/T 28181 platform with sipp devices', () => {
+describe.skipIf(shouldSkipSipp())(sippSuiteTitle('GB/T 28181 platform with sipp devices'), () => {
   const platforms: Gb28181Platform[] = [];
   afterEach(async () => {
     await Promise.all(platforms.splice(0).map((p) => p.stop()));

@@ -2,7 +2,7 @@
  * Runs Debian's `sipp` (package sip-tester) against a SIP server, for tests and the video
  * benchmark: one scenario file from this folder, device credentials injected from a CSV.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -125,4 +125,26 @@ export async function startSipp(o: SippRunOptions): Promise<SippProcess> {
 /** Runs sipp to its end. */
 export async function runSipp(o: SippRunOptions): Promise<SippResult> {
   return (await startSipp(o)).done;
+}
+
+/** Why sipp cannot run here (Debian package sip-tester missing), or undefined when it can. */
+export function sippUnavailableReason(): string | undefined {
+  const probe = spawnSync('sipp', ['-v'], { encoding: 'latin1' });
+  if (probe.error) return `sipp is not installed (apt-get install sip-tester): ${probe.error.message}`;
+  return /SIPp v\d/.test(`${probe.stdout}${probe.stderr}`)
+    ? undefined
+    : 'sipp -v did not print a SIPp version';
+}
+
+/** True when sipp tests should be skipped: sipp is missing and this is not CI (CI must run them). */
+export function shouldSkipSipp(): boolean {
+  const reason = sippUnavailableReason();
+  if (reason && process.env.CI) throw new Error(`CI must run the sipp tests: ${reason}`);
+  return reason !== undefined;
+}
+
+/** Suite title that says why it is skipped. */
+export function sippSuiteTitle(title: string): string {
+  const reason = sippUnavailableReason();
+  return reason ? `${title} (skipped: ${reason})` : title;
 }
