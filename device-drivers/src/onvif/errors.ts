@@ -14,6 +14,8 @@ export const ONVIF_ERRORS = {
   fault: 'CS_ERR_ONVIF_FAULT',
   /** An analytics metadata document could not be parsed or failed validation. */
   metadata: 'CS_ERR_ONVIF_METADATA',
+  /** A driver option is invalid (e.g. `metadata.url` is not an HTTP URL). */
+  config: 'CS_ERR_ONVIF_CONFIG',
   /** WS-Discovery could not send or listen. */
   discovery: 'CS_ERR_ONVIF_DISCOVERY',
   /** A snapshot could not be fetched or is not a JPEG. */

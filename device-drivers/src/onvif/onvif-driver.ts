@@ -4,16 +4,28 @@
  * events (ONVIF Core §9.1, PullMessages) into readings: motion and tamper as booleans,
  * plus a periodic `Video/Online` heartbeat. Losing the camera is a `fault`
  * (CS_ERR_ONVIF_UNREACHABLE), followed by reconnects with exponential backoff.
+ * With `metadata.url`, the camera's own analytics (Profile M metadata documents) are
+ * polled and emitted as `VIDEO_ANALYTICS_METRIC` frames, like edge inference's.
  * The host feeds `describeCamera().streamUri` to its inference frame source.
  */
 import { Agent } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CitysenseError, componentLogger, errorMessage, hasCode, type Logger } from '@citysense/protocol';
+import {
+  CitysenseError,
+  componentLogger,
+  encodeVideoAnalyticsFrame,
+  errorMessage,
+  hasCode,
+  type Logger,
+  VIDEO_ANALYTICS_METRIC,
+  type VideoAnalyticsFrame,
+} from '@citysense/protocol';
 import onvif, { type Cam } from 'onvif';
-import type { DeviceDescriptor, Driver, DriverCapabilities, Reading } from '../driver.ts';
+import type { DeviceDescriptor, Driver, DriverCapabilities, MetricDescriptor, Reading } from '../driver.ts';
 import { driverAbortedError } from '../lifecycle.ts';
 import { DriverEmitter } from '../typed-emitter.ts';
 import { ONVIF_ERRORS, toOnvifError } from './errors.ts';
+import { checkMetadataOptions, type OnvifMetadataOptions, OnvifMetadataPoller } from './metadata-poller.ts';
 
 /** Metric names the driver produces. */
 export const ONVIF_METRICS = {
@@ -55,6 +67,13 @@ export interface OnvifDriverOptions {
   requestTimeoutMs?: number;
   /** Reconnect backoff after the camera is lost; default 500 ms doubling to 30 s. */
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /**
+   * Camera analytics: with `metadata.url` the latest Profile M document is polled and each
+   * new frame emitted as a `VIDEO_ANALYTICS_METRIC` reading of the camera. Without a URL
+   * nothing is read, even if the camera advertises a metadata configuration: its RTSP
+   * metadata track is not read yet.
+   */
+  metadata?: OnvifMetadataOptions;
   logger?: Logger;
 }
 
@@ -89,6 +108,8 @@ export interface OnvifCameraDescription {
   snapshotUri?: string | undefined;
   /** Whether the camera accepted a pull-point subscription. */
   events: boolean;
+  /** Whether the selected profile has a metadata configuration (an RTSP analytics track). */
+  metadataAdvertised: boolean;
 }
 
 const { Cam: CamClass } = onvif;
@@ -110,6 +131,7 @@ export class OnvifDriver extends DriverEmitter implements Driver {
   #timer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
   readonly #lastTime = new Map<string, number>();
+  #metadataLoop: Promise<void> | undefined;
 
   constructor(options: OnvifDriverOptions) {
     super(componentLogger('onvif-driver', options.logger).child({ driver: options.id }));
@@ -118,19 +140,15 @@ export class OnvifDriver extends DriverEmitter implements Driver {
     this.#cameraId = options.cameraId ?? options.id;
   }
 
-  /** One device, the camera, with its online/motion/tamper metrics. */
+  /** One device, the camera, with its online/motion/tamper metrics, plus analytics frames when metadata is polled. */
   devices(): DeviceDescriptor[] {
-    return [
-      {
-        id: this.#cameraId,
-        kind: 'camera',
-        metrics: [
-          { name: ONVIF_METRICS.online, type: 'bool' },
-          { name: ONVIF_METRICS.motion, type: 'bool' },
-          { name: ONVIF_METRICS.tamper, type: 'bool' },
-        ],
-      },
+    const metrics: MetricDescriptor[] = [
+      { name: ONVIF_METRICS.online, type: 'bool' },
+      { name: ONVIF_METRICS.motion, type: 'bool' },
+      { name: ONVIF_METRICS.tamper, type: 'bool' },
     ];
+    if (this.#o.metadata?.url) metrics.push({ name: VIDEO_ANALYTICS_METRIC, type: 'bytes' });
+    return [{ id: this.#cameraId, kind: 'camera', metrics }];
   }
 
   /** What the camera reported when the driver (re)connected; throws CS_ERR_ONVIF_NOT_STARTED before. */
@@ -188,6 +206,7 @@ export class OnvifDriver extends DriverEmitter implements Driver {
 
   async #start(signal: AbortSignal | undefined): Promise<void> {
     await this.#stopping;
+    if (this.#o.metadata) checkMetadataOptions(this.#o.metadata, this.id);
     const abort = new AbortController();
     this.#abort = abort;
     const onAbort = () => abort.abort(signal?.reason);
@@ -208,6 +227,7 @@ export class OnvifDriver extends DriverEmitter implements Driver {
       this.#o.onlineIntervalMs ?? 10_000,
     );
     this.#loop = this.#pullLoop(abort.signal);
+    this.#metadataLoop = this.#startMetadata(abort.signal);
     this.log.info({ camera: this.#cameraId, stream: this.#description?.streamUri }, 'ONVIF camera connected');
   }
 
@@ -238,8 +258,9 @@ export class OnvifDriver extends DriverEmitter implements Driver {
         ]);
       }
       this.#teardownClient();
-      await this.#loop;
+      await Promise.all([this.#loop, this.#metadataLoop]);
       this.#loop = undefined;
+      this.#metadataLoop = undefined;
     } finally {
       this.#stopping = undefined;
     }
@@ -309,6 +330,7 @@ export class OnvifDriver extends DriverEmitter implements Driver {
         'camera refused a pull-point subscription; no motion/tamper events',
       );
     }
+    const selected = (cam.profiles ?? []).find((p) => str(get(get(p, '$'), 'token')) === profileToken);
     this.#description = {
       cameraId: this.#cameraId,
       xaddr: `http://${this.#o.hostname}:${this.#o.port ?? 80}${this.#o.path ?? '/onvif/device_service'}`,
@@ -324,6 +346,7 @@ export class OnvifDriver extends DriverEmitter implements Driver {
       streamUri,
       snapshotUri,
       events,
+      metadataAdvertised: get(selected, 'metadataConfiguration') !== undefined,
     };
   }
 
@@ -409,6 +432,74 @@ export class OnvifDriver extends DriverEmitter implements Driver {
         }
       }
     }
+  }
+
+  /** Starts polling camera analytics when configured; otherwise notes what the camera offers. */
+  #startMetadata(signal: AbortSignal): Promise<void> | undefined {
+    const options = this.#o.metadata;
+    if (!options?.url) {
+      if (this.#description?.metadataAdvertised)
+        this.log.info(
+          { camera: this.#cameraId },
+          'camera advertises analytics metadata; its RTSP metadata track is not read: set metadata.url to poll a metadata document',
+        );
+      return undefined;
+    }
+    const poller = new OnvifMetadataPoller(options.url, options, {
+      source: this.#cameraId,
+      username: this.#o.username,
+      password: this.#o.password,
+      timeoutMs: this.#o.requestTimeoutMs ?? 10_000,
+      frameSize: () => {
+        const d = this.#description;
+        return d?.profiles.find((p) => p.token === d.profileToken);
+      },
+      version: () => {
+        const info = this.#description?.info;
+        return [info?.model, info?.firmwareVersion].filter(Boolean).join('/');
+      },
+    });
+    return this.#pollMetadata(poller, options.intervalMs ?? 1000, signal);
+  }
+
+  /** Polls until stopped; a failing endpoint is one CS_ERR_ONVIF_METADATA fault per outage. */
+  async #pollMetadata(poller: OnvifMetadataPoller, intervalMs: number, signal: AbortSignal): Promise<void> {
+    let failing = false;
+    while (!signal.aborted) {
+      try {
+        const frames = await poller.poll(signal);
+        if (failing) this.log.info({ camera: this.#cameraId }, 'camera analytics metadata readable again');
+        failing = false;
+        if (frames.length > 0) this.#emitReadings(frames.map((f) => this.#frameReading(f)));
+      } catch (err) {
+        if (signal.aborted) return;
+        const coded =
+          err instanceof CitysenseError
+            ? err
+            : new CitysenseError(
+                ONVIF_ERRORS.metadata,
+                `ONVIF analytics metadata: ${errorMessage(err)}`,
+                502,
+              );
+        if (!failing) this.#fault(coded);
+        else this.log.debug({ err: coded.message }, 'camera analytics metadata still failing');
+        failing = true;
+      }
+      try {
+        await delay(intervalMs, undefined, { signal });
+      } catch {
+        return; // stopped while waiting
+      }
+    }
+  }
+
+  #frameReading(frame: VideoAnalyticsFrame): Reading {
+    // Frames are deduplicated by UtcTime; keep times strictly increasing anyway (storage keys on time).
+    const last = this.#lastTime.get(VIDEO_ANALYTICS_METRIC) ?? 0;
+    const time = Math.max(frame.utcTimeMs, last + 1);
+    this.#lastTime.set(VIDEO_ANALYTICS_METRIC, time);
+    const value = encodeVideoAnalyticsFrame(time === frame.utcTimeMs ? frame : { ...frame, utcTimeMs: time });
+    return { device: this.#cameraId, metric: VIDEO_ANALYTICS_METRIC, time, value, quality: 'good' };
   }
 
   async #renewIfDue(cam: Cam): Promise<void> {

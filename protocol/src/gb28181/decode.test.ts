@@ -147,6 +147,50 @@ describe('decodeManscdp messages', () => {
     refused(() => decodeManscdp(body('<Query><CmdType>Catalog</CmdType><SN>x</SN></Query>')), /SN "x"/);
   });
 
+  it('decodes an alarm subscription Query (§A.2.4 e) as the standard and vendors write it', () => {
+    const standard = `<?xml version="1.0"?>
+<Query>
+<CmdType>Alarm</CmdType>
+<SN>17430</SN>
+<DeviceID>${CAMERA}</DeviceID>
+<StartAlarmPriority>1</StartAlarmPriority>
+<EndAlarmPriority>4</EndAlarmPriority>
+<AlarmMethod>0</AlarmMethod>
+<StartAlarmTime>2010-11-11T00:00:00</StartAlarmTime>
+<EndAlarmTime>2010-12-11T00:00:00</EndAlarmTime>
+</Query>`;
+    expect(decodeManscdp(body(standard))).toEqual({
+      kind: 'query',
+      cmdType: 'Alarm',
+      sn: 17430,
+      deviceId: CAMERA,
+      startPriority: 1,
+      endPriority: 4,
+      startTime: '2010-11-11T00:00:00',
+      endTime: '2010-12-11T00:00:00',
+    });
+    // "Everything" as some platforms send it, methods run together or slash-separated, 2011 time names.
+    const all = `<Query><CmdType>alarm</CmdType><SN>2</SN><DeviceID>${CAMERA}</DeviceID><StartAlarmPriority>0</StartAlarmPriority><EndAlarmPriority>0</EndAlarmPriority><AlarmMethod>0</AlarmMethod></Query>`;
+    expect(decodeManscdp(body(all))).toEqual({
+      kind: 'query',
+      cmdType: 'Alarm',
+      sn: 2,
+      deviceId: CAMERA,
+      startPriority: 0,
+      endPriority: 0,
+    });
+    const vendor = `<Query><CmdType>Alarm</CmdType><SN>3</SN><DeviceID>${CAMERA}</DeviceID><alarmMethod>5/1/5</alarmMethod><AlarmType>2</AlarmType><StartTime>2026-11-23T00:00:00</StartTime></Query>`;
+    expect(decodeManscdp(body(vendor))).toMatchObject({
+      methods: [5, 1],
+      alarmType: '2',
+      startTime: '2026-11-23T00:00:00',
+    });
+    const bad = (element: string) =>
+      body(`<Query><CmdType>Alarm</CmdType><SN>4</SN><DeviceID>${CAMERA}</DeviceID>${element}</Query>`);
+    refused(() => decodeManscdp(bad('<StartAlarmPriority>5</StartAlarmPriority>')), /StartAlarmPriority "5"/);
+    refused(() => decodeManscdp(bad('<AlarmMethod>9</AlarmMethod>')), /AlarmMethod "9"/);
+  });
+
   it('reports other commands as unknown instead of failing', () => {
     const xml = `<Notify><CmdType>MobilePosition</CmdType><SN>5</SN><DeviceID>${CAMERA}</DeviceID></Notify>`;
     expect(decodeManscdp(body(xml))).toEqual({ kind: 'unknown', root: 'Notify', cmdType: 'MobilePosition' });

@@ -4,15 +4,17 @@ import { decodeBody } from './charset.ts';
 import { manscdpInvalid } from './manscdp-error.ts';
 import type {
   AlarmNotify,
+  AlarmPriorityBound,
+  AlarmQuery,
   CatalogEvent,
   CatalogItem,
   CatalogResponse,
   CatalogStatus,
   DeviceInfoResponse,
+  DeviceQuery,
   DeviceStatusResponse,
   KeepaliveNotify,
   ManscdpMessage,
-  ManscdpQuery,
 } from './types.ts';
 import { attribute, child, children, childText, parseXmlTree, type XmlNode } from './xml-tree.ts';
 
@@ -51,6 +53,8 @@ export function decodeManscdp(body: Uint8Array, options: DecodeManscdpOptions = 
     case 'query/deviceinfo':
     case 'query/devicestatus':
       return query(node, cmdType);
+    case 'query/alarm':
+      return alarmQuery(node);
     default:
       return { kind: 'unknown', root, cmdType };
   }
@@ -173,15 +177,53 @@ function deviceInfo(node: XmlNode): DeviceInfoResponse {
 }
 
 /** CmdType spelled the standard way, whatever case the sender used. */
-const QUERY_TYPES: Readonly<Record<string, ManscdpQuery['cmdType']>> = {
+const QUERY_TYPES: Readonly<Record<string, DeviceQuery['cmdType']>> = {
   catalog: 'Catalog',
   deviceinfo: 'DeviceInfo',
   devicestatus: 'DeviceStatus',
 };
 
 /** A platform's `<Query>` (§A.2.4), as a device or a lower platform receives it. */
-function query(node: XmlNode, cmdType: string): ManscdpQuery {
+function query(node: XmlNode, cmdType: string): DeviceQuery {
   return { kind: 'query', cmdType: QUERY_TYPES[cmdType.toLowerCase()] ?? 'Catalog', ...header(node) };
+}
+
+/**
+ * An alarm `<Query>` (§A.2.4 e), the body of an alarm SUBSCRIBE: priorities 0–4 (0 all),
+ * AlarmMethod as digits 1–7 run together (`12`; some vendors write `1/2`), 0 or empty for all.
+ * Devices written against the 2011 edition send `StartTime`/`EndTime`; they are read too.
+ */
+function alarmQuery(node: XmlNode): AlarmQuery {
+  const message: AlarmQuery = { kind: 'query', cmdType: 'Alarm', ...header(node) };
+  const start = childText(node, 'StartAlarmPriority');
+  const end = childText(node, 'EndAlarmPriority');
+  if (start !== undefined)
+    message.startPriority = integer(start, 'StartAlarmPriority', 0, 4) as AlarmPriorityBound;
+  if (end !== undefined) message.endPriority = integer(end, 'EndAlarmPriority', 0, 4) as AlarmPriorityBound;
+  const methods = alarmMethods(childText(node, 'AlarmMethod'));
+  if (methods !== undefined) message.methods = methods;
+  const alarmType = childText(node, 'AlarmType');
+  const startTime = childText(node, 'StartAlarmTime') ?? childText(node, 'StartTime');
+  const endTime = childText(node, 'EndAlarmTime') ?? childText(node, 'EndTime');
+  if (alarmType !== undefined) message.alarmType = alarmType;
+  if (startTime !== undefined) message.startTime = startTime;
+  if (endTime !== undefined) message.endTime = endTime;
+  return message;
+}
+
+/** `AlarmMethod` of a filter: undefined for all (absent or 0), else the distinct methods in order. */
+function alarmMethods(value: string | undefined): AlarmNotify['method'][] | undefined {
+  if (value === undefined) return undefined;
+  const digits = value.replace(/[\s/,;|]/g, '');
+  if (!/^[0-7]{1,7}$/.test(digits))
+    throw manscdpInvalid(`AlarmMethod ${JSON.stringify(value.slice(0, 20))} must be digits 0 to 7`);
+  if (/^0+$/.test(digits)) return undefined;
+  const methods: AlarmNotify['method'][] = [];
+  for (const digit of digits) {
+    const method = Number(digit) as AlarmNotify['method'] | 0;
+    if (method !== 0 && !methods.includes(method)) methods.push(method);
+  }
+  return methods;
 }
 
 function deviceStatus(node: XmlNode): DeviceStatusResponse {

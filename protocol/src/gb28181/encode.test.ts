@@ -56,6 +56,37 @@ describe('encodeManscdp', () => {
     }
   });
 
+  it('encodes an alarm subscription Query with its conditions in §A.2.4 e order, and reads it back', () => {
+    const query = {
+      kind: 'query' as const,
+      cmdType: 'Alarm' as const,
+      sn: 17430,
+      deviceId: CAMERA,
+      startPriority: 1 as const,
+      endPriority: 2 as const,
+      methods: [1, 2] as Array<1 | 2>,
+      alarmType: '2',
+      startTime: '2026-11-23T00:00:00',
+      endTime: '2026-11-24T00:00:00',
+    };
+    const bytes = encodeManscdp(query);
+    expect(decodeManscdp(bytes)).toEqual(query);
+    expect(iconv.decode(Buffer.from(bytes), 'GB2312')).toContain(
+      [
+        '<DeviceID>34020000001320000001</DeviceID>',
+        '<StartAlarmPriority>1</StartAlarmPriority>',
+        '<EndAlarmPriority>2</EndAlarmPriority>',
+        '<AlarmMethod>12</AlarmMethod>',
+        '<AlarmType>2</AlarmType>',
+        '<StartAlarmTime>2026-11-23T00:00:00</StartAlarmTime>',
+        '<EndAlarmTime>2026-11-24T00:00:00</EndAlarmTime>',
+        '</Query>',
+      ].join('\r\n'),
+    );
+    const everything = { kind: 'query' as const, cmdType: 'Alarm' as const, sn: 1, deviceId: CAMERA };
+    expect(decodeManscdp(encodeManscdp(everything))).toEqual(everything);
+  });
+
   it('round-trips what a device sends: Keepalive, Alarm, DeviceInfo, DeviceStatus, in GB2312 and UTF-8', () => {
     const messages: ManscdpOutgoing[] = [
       { kind: 'keepalive', sn: 9, deviceId: CAMERA, status: 'OK' },

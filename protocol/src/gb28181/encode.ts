@@ -1,7 +1,7 @@
 /** Encodes what citysense sends over MANSCDP as platform or simulated device (GB/T 28181-2016/2022 Annex A). */
 import { parseGbId } from '../gb28181-id.ts';
 import { encodeText, type ManscdpCharset } from './charset.ts';
-import type { CatalogItem, ManscdpOutgoing } from './types.ts';
+import type { AlarmFilter, CatalogItem, ManscdpOutgoing } from './types.ts';
 
 /** Options of `encodeManscdp`. */
 export interface EncodeManscdpOptions {
@@ -66,10 +66,25 @@ function deviceList(items: readonly CatalogItem[]): string {
   return `<DeviceList Num="${items.length}">\r\n${items.map(itemXml).join('')}</DeviceList>\r\n`;
 }
 
+/** The conditions of an alarm subscription or query, in the order of §A.2.4 e; absent ones are left out. */
+function alarmFilterXml(filter: AlarmFilter): string {
+  return [
+    element('StartAlarmPriority', filter.startPriority),
+    element('EndAlarmPriority', filter.endPriority),
+    // §A.2.4 e writes several methods run together: `12` is phone or device alarms.
+    filter.methods === undefined || filter.methods.length === 0
+      ? ''
+      : element('AlarmMethod', filter.methods.join('')),
+    element('AlarmType', filter.alarmType),
+    element('StartAlarmTime', filter.startTime),
+    element('EndAlarmTime', filter.endTime),
+  ].join('');
+}
+
 function bodyXml(message: ManscdpOutgoing): string {
   switch (message.kind) {
     case 'query':
-      return `${open('Query', message.cmdType, message.sn, message.deviceId)}</Query>\r\n`;
+      return `${open('Query', message.cmdType, message.sn, message.deviceId)}${message.cmdType === 'Alarm' ? alarmFilterXml(message) : ''}</Query>\r\n`;
     case 'catalogResponse':
       return [
         open('Response', 'Catalog', message.sn, message.deviceId),
@@ -124,8 +139,8 @@ function bodyXml(message: ManscdpOutgoing): string {
 }
 
 /**
- * Encodes a message as bytes with the matching XML declaration: the platform's Query and
- * cascaded Catalog Response, and a device's Keepalive, Alarm, DeviceInfo, DeviceStatus and
+ * Encodes a message as bytes with the matching XML declaration: the platform's Query (an
+ * alarm subscription's with its conditions) and cascaded Catalog Response, and a device's Keepalive, Alarm, DeviceInfo, DeviceStatus and
  * catalog-change Notify.
  */
 export function encodeManscdp(message: ManscdpOutgoing, options: EncodeManscdpOptions = {}): Uint8Array {

@@ -1,4 +1,5 @@
 /** GB/T 28181 MANSCDP message codec: decode received bodies, encode queries and cascaded responses. */
+export { alarmMatches } from './alarm-filter.ts';
 export { CatalogAssembler } from './catalog-assembler.ts';
 export { DEFAULT_MANSCDP_CHARSET, declaredCharset, type ManscdpCharset } from './charset.ts';
 export { DEFAULT_MANSCDP_MAX_BYTES, type DecodeManscdpOptions, decodeManscdp } from './decode.ts';
@@ -14,7 +15,10 @@ export {
   parseGbSdp,
 } from './sdp.ts';
 export type {
+  AlarmFilter,
   AlarmNotify,
+  AlarmPriorityBound,
+  AlarmQuery,
   CatalogChange,
   CatalogEvent,
   CatalogItem,
@@ -23,6 +27,7 @@ export type {
   CatalogResponseOut,
   CatalogStatus,
   DeviceInfoResponse,
+  DeviceQuery,
   DeviceStatusResponse,
   KeepaliveNotify,
   ManscdpMessage,

@@ -110,9 +110,45 @@ export type ManscdpMessage =
   | UnknownManscdp;
 
 /** A `<Query>` the platform sends to a device or lower platform (§A.2.4). */
-export interface ManscdpQuery {
+export type ManscdpQuery = DeviceQuery | AlarmQuery;
+
+/** A Catalog, DeviceInfo or DeviceStatus `<Query>` (§A.2.4 a–d). */
+export interface DeviceQuery {
   kind: 'query';
   cmdType: 'Catalog' | 'DeviceInfo' | 'DeviceStatus';
+  sn: number;
+  deviceId: string;
+}
+
+/** `StartAlarmPriority` / `EndAlarmPriority`: 0 all, else 1 (most severe) … 4. */
+export type AlarmPriorityBound = 0 | 1 | 2 | 3 | 4;
+
+/**
+ * Conditions of an alarm subscription or alarm query (GB/T 28181-2016 §A.2.4 e, 报警订阅):
+ * an absent field (or 0) lets every alarm through on that axis.
+ */
+export interface AlarmFilter {
+  /** `StartAlarmPriority`. */
+  startPriority?: AlarmPriorityBound;
+  /** `EndAlarmPriority`. */
+  endPriority?: AlarmPriorityBound;
+  /** `AlarmMethod`: the methods wanted, written run together (`12` = phone or device, §A.2.4 e). */
+  methods?: AlarmNotify['method'][];
+  /** `AlarmType`, compared with the alarm's as text. */
+  alarmType?: string;
+  /** `StartAlarmTime`, local time like `AlarmTime` (`2026-11-23T10:00:00`). */
+  startTime?: string;
+  /** `EndAlarmTime`. */
+  endTime?: string;
+}
+
+/**
+ * An alarm `<Query>` (§A.2.4 e): the body of an alarm SUBSCRIBE (§9.11.1), or of a MESSAGE
+ * asking for past alarms. The filter fields sit directly in the body.
+ */
+export interface AlarmQuery extends AlarmFilter {
+  kind: 'query';
+  cmdType: 'Alarm';
   sn: number;
   deviceId: string;
 }

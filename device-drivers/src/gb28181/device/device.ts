@@ -1,8 +1,8 @@
 /**
  * The device side of GB/T 28181: what an IPC, an NVR or a lower-level platform does towards
  * the platform above it. REGISTER with digest and refresh it, keepalive MESSAGEs, answer
- * Catalog (paged), DeviceInfo and DeviceStatus queries, raise alarms, accept catalog
- * subscriptions and NOTIFY changes, and answer live INVITEs through a `LiveMediaHandler`.
+ * Catalog (paged), DeviceInfo and DeviceStatus queries, raise alarms, accept catalog and
+ * alarm subscriptions and NOTIFY changes and alarms, and answer live INVITEs through a `LiveMediaHandler`.
  * The catalog comes from a `ChannelSource`, so a camera and a cascading gateway share it.
  */
 import { EventEmitter } from 'node:events';
@@ -34,7 +34,7 @@ import { deviceOptionProblems, type Gb28181DeviceOptions } from './options.ts';
 import { answerQuery, type DeviceIdentity, warning } from './queries.ts';
 import { DeviceRegistration } from './registration.ts';
 import { RegistrationKeeper } from './registration-keeper.ts';
-import { CatalogSubscriptions } from './subscriptions.ts';
+import { DeviceSubscriptions } from './subscriptions.ts';
 
 /** Counters of a device since start. */
 export interface Gb28181DeviceStats {
@@ -46,7 +46,9 @@ export interface Gb28181DeviceStats {
   keepalivesAnswered: number;
   queriesAnswered: number;
   catalogPagesSent: number;
+  /** Alarms sent by MESSAGE (§9.4). */
   alarmsSent: number;
+  /** NOTIFYs sent in subscription dialogs: catalog pages and alarms (§9.11). */
   notifiesSent: number;
   invites: number;
   sessionsStarted: number;
@@ -87,7 +89,7 @@ interface Running {
   keeper: RegistrationKeeper;
   keepalive: KeepaliveTimer;
   live: LiveSessions;
-  subscriptions: CatalogSubscriptions;
+  subscriptions: DeviceSubscriptions;
 }
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, MESSAGE, SUBSCRIBE, OPTIONS';
@@ -258,13 +260,15 @@ export class Gb28181Device extends EventEmitter<Gb28181DeviceEvents> {
         this.emit('sessionEnded', session, reason);
       },
     });
-    const subscriptions = new CatalogSubscriptions({
+    const subscriptions = new DeviceSubscriptions({
       deviceId: o.deviceId,
       aor: this.#aor,
+      serverId: o.server.id,
       charset: o.charset ?? 'GB2312',
       pageSize: o.catalogPageSize ?? 2,
       nextSn: () => ++this.#sn,
       onNotifySent: () => this.#stats.notifiesSent++,
+      log: this.#log,
     });
     return { endpoint, keeper, keepalive, live, subscriptions };
   }
@@ -333,7 +337,16 @@ export class Gb28181Device extends EventEmitter<Gb28181DeviceEvents> {
     this.#log.info('device abandoned');
   }
 
-  /** Sends a Notify/Alarm (§9.4) and resolves with its SN once the platform accepted it. */
+  /**
+   * Raises an alarm and resolves with its SN once the platform accepted it.
+   *
+   * Every live alarm subscription (§9.11.1) whose DeviceID and conditions the alarm meets
+   * gets it as a `Notify/Alarm` NOTIFY in its dialog. The platform the device registers with
+   * gets it exactly once: through its own alarm subscription when it holds one (so the
+   * conditions it asked for hold, and nothing outside them reaches it), else by the
+   * unsolicited MESSAGE of §9.4, also when its subscription ended (Expires 0, expiry, 481).
+   * Rejects CS_ERR_GB_ALARM_REFUSED when the platform answers with an error status.
+   */
   async raiseAlarm(alarm: DeviceAlarm): Promise<number> {
     const channelId = alarm.channelId ?? this.#o.deviceId;
     if (channelId !== this.#o.deviceId && !this.#items().some((i) => i.deviceId === channelId))
@@ -351,17 +364,19 @@ export class Gb28181Device extends EventEmitter<Gb28181DeviceEvents> {
     if (alarm.longitude !== undefined) message.longitude = alarm.longitude;
     if (alarm.latitude !== undefined) message.latitude = alarm.latitude;
     if (alarm.type !== undefined) message.alarmType = alarm.type;
-    const response = await this.#sendManscdp(message);
-    this.#stats.alarmsSent++;
-    if (response.status >= 300)
-      throw gbDeviceError(
-        GB_ALARM_REFUSED,
-        `the platform answered ${response.status} to alarm SN ${sn}`,
-        502,
-        {
-          status: response.status,
-        },
-      );
+    const { endpoint, subscriptions } = this.#require();
+    const own = await subscriptions.notifyAlarm(endpoint, message);
+    if (own.kind === 'filtered') return sn;
+    let status: number;
+    if (own.kind === 'notified') status = own.status;
+    else {
+      status = (await this.#sendManscdp(message)).status;
+      this.#stats.alarmsSent++;
+    }
+    if (status >= 300)
+      throw gbDeviceError(GB_ALARM_REFUSED, `the platform answered ${status} to alarm SN ${sn}`, 502, {
+        status,
+      });
     return sn;
   }
 

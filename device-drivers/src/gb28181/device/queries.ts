@@ -85,6 +85,10 @@ export async function answerQuery(ctx: QueryContext, query: ManscdpQuery): Promi
       });
       return;
     }
+    case 'Alarm':
+      // A MESSAGE asking for past alarms (§A.2.4 e): the device keeps none, so the 200 is all.
+      ctx.log.debug({ sn }, 'alarm query not answered: no alarm history kept');
+      return;
   }
 }
 

@@ -3,3 +3,4 @@ export * from './platform.ts';
 export * from './query-waiter.ts';
 export * from './registrar.ts';
 export * from './ssrc.ts';
+export type { DeviceSubscription, SubscriptionKind } from './subscriptions.ts';

@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import {
+  type AlarmFilter,
   type AlarmNotify,
   buildGbSdp,
   type CatalogItem,
@@ -26,11 +27,13 @@ import {
 } from '@citysense/protocol';
 import { DigestAuthenticator } from '../sip/digest.ts';
 import type { SipEndpoint, SipEndpointStats } from '../sip/endpoint.ts';
-import { header, type SipRequest, type SipResponse, tagOf } from '../sip/message.ts';
+import { header, type SipRequest, type SipResponse } from '../sip/message.ts';
 import { peerKey, type SipPeer } from '../sip/transport.ts';
+import { deviceRefused } from './errors.ts';
 import { type QueryCmd, QueryWaiter } from './query-waiter.ts';
 import { Registrar, registeredHeaders } from './registrar.ts';
 import { SsrcAllocator } from './ssrc.ts';
+import { type DeviceSubscription, PlatformSubscriptions, type SubscriptionKind } from './subscriptions.ts';
 
 /** Options of a platform. */
 export interface Gb28181PlatformOptions {
@@ -152,6 +155,7 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
   readonly #queries = new QueryWaiter();
   readonly #dialogs = new Map<string, DialogState>();
   readonly #ssrc: SsrcAllocator;
+  readonly #subscriptions: PlatformSubscriptions;
   readonly #refusedCounts: Record<string, number> = {};
   #registrations = 0;
   #keepalives = 0;
@@ -175,6 +179,12 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
       ...(o.maxExpiresS !== undefined ? { maxExpiresS: o.maxExpiresS } : {}),
     });
     this.#ssrc = new SsrcAllocator(this.domain);
+    this.#subscriptions = new PlatformSubscriptions({
+      endpoint: o.endpoint,
+      serverId: o.serverId,
+      domain: this.domain,
+      nextSn: () => this.#queries.nextSn(),
+    });
     this.#endpoint.on('request', (request, peer) => {
       this.#onRequest(request, peer).catch((err: unknown) =>
         this.#log.error({ err: errorMessage(err), method: request.method }, 'request handling failed'),
@@ -202,6 +212,8 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     this.#started = false;
     if (this.#sweep) clearInterval(this.#sweep);
     await Promise.allSettled([...this.#dialogs.keys()].map((id) => this.bye(id)));
+    // Subscriptions are left to expire on the devices: a stopping platform answers no NOTIFY.
+    this.#subscriptions.clear();
     this.#queries.cancelAll(new CitysenseError('CS_ERR_GB_STOPPED', 'the GB/T 28181 platform stopped', 503));
     await this.#endpoint.stop();
   }
@@ -256,8 +268,10 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     switch (request.method) {
       case 'REGISTER':
         return this.#onRegister(request, peer);
-      case 'MESSAGE':
       case 'NOTIFY':
+        this.#subscriptions.onNotify(request);
+        return this.#onMessage(request, peer);
+      case 'MESSAGE':
         return this.#onMessage(request, peer);
       case 'BYE':
         return this.#onBye(request, peer);
@@ -295,6 +309,7 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
         await this.#endpoint.respond(request, peer, 200, { headers: registeredHeaders(0, undefined) });
         const session = this.#sessions.get(outcome.deviceId);
         this.#sessions.delete(outcome.deviceId);
+        this.#subscriptions.forget(outcome.deviceId);
         if (session?.online) this.#changeStatus(outcome.deviceId, false, 'unregistered', now);
         this.#log.info({ deviceId: outcome.deviceId }, 'device unregistered');
         return;
@@ -408,6 +423,7 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
     for (const session of this.#sessions.values()) {
       if (now > session.expiresAt) {
         this.#sessions.delete(session.deviceId);
+        this.#subscriptions.forget(session.deviceId);
         if (session.online) this.#changeStatus(session.deviceId, false, 'expired', now);
         continue;
       }
@@ -516,26 +532,38 @@ export class Gb28181Platform extends EventEmitter<Gb28181PlatformEvents> {
   }
 
   /**
-   * Subscribes to a device's catalog changes (GB/T 28181-2016 §9.11): SUBSCRIBE with
-   * `Event: Catalog` and a Catalog query body; changes arrive by NOTIFY as `catalog` events.
+   * Subscribes to a device's catalog changes (GB/T 28181-2016 §9.11.2): SUBSCRIBE with
+   * `Event: Catalog;id=SN` and a Catalog query body; changes arrive by NOTIFY as `catalog`
+   * events. Called again, it refreshes the subscription inside its dialog.
    */
-  async subscribeCatalog(deviceId: string, expiresS = 3600): Promise<void> {
-    const session = this.#online(deviceId);
-    const sn = this.#queries.nextSn();
-    const response = await this.#endpoint.request({
-      method: 'SUBSCRIBE',
-      uri: this.#deviceUri(deviceId),
-      peer: session.peer,
-      from: this.#from(),
-      to: `<${this.#deviceUri(deviceId)}>`,
-      headers: [
-        { name: 'Event', value: `Catalog;id=${sn}` },
-        { name: 'Expires', value: String(expiresS) },
-        { name: 'Contact', value: this.#endpoint.contact(this.serverId, session.peer) },
-      ],
-      body: encodeManscdp({ kind: 'query', cmdType: 'Catalog', sn, deviceId }),
-    });
-    if (response.status !== 200) throw deviceRefused(deviceId, 'SUBSCRIBE', response);
+  async subscribeCatalog(deviceId: string, expiresS = 3600): Promise<DeviceSubscription> {
+    return this.#subscriptions.subscribe(this.#online(deviceId), 'Catalog', expiresS, (sn) =>
+      encodeManscdp({ kind: 'query', cmdType: 'Catalog', sn, deviceId }),
+    );
+  }
+
+  /**
+   * Subscribes to a device's alarms (GB/T 28181-2016 §9.11.1): SUBSCRIBE with `Event: presence`
+   * and a `Query/Alarm` body carrying `filter` (§A.2.4 e); alarms that meet it arrive by NOTIFY
+   * as `alarm` events. Called again, it refreshes inside the dialog and replaces the filter.
+   */
+  async subscribeAlarm(
+    deviceId: string,
+    o: { expiresS?: number | undefined; filter?: AlarmFilter | undefined } = {},
+  ): Promise<DeviceSubscription> {
+    return this.#subscriptions.subscribe(this.#online(deviceId), 'Alarm', o.expiresS ?? 3600, (sn) =>
+      encodeManscdp({ ...o.filter, kind: 'query', cmdType: 'Alarm', sn, deviceId }),
+    );
+  }
+
+  /** Ends a catalog or alarm subscription with `Expires: 0` in its dialog; unknown ones are ignored. */
+  async unsubscribe(deviceId: string, kind: SubscriptionKind): Promise<void> {
+    await this.#subscriptions.unsubscribe(this.#sessions.get(deviceId), deviceId, kind);
+  }
+
+  /** Catalog and alarm subscriptions held on devices now. */
+  subscriptions(): DeviceSubscription[] {
+    return this.#subscriptions.list();
   }
 
   /**
@@ -691,13 +719,4 @@ function publicDialog(d: DialogState): LiveDialog {
     answer: d.answer,
     startedAt: d.startedAt,
   };
-}
-
-function deviceRefused(deviceId: string, method: string, response: SipResponse): CitysenseError {
-  return new CitysenseError(
-    'CS_ERR_GB_DEVICE_REFUSED',
-    `device ${deviceId} answered ${method} with ${response.status} ${response.reason}`,
-    502,
-    { status: response.status, toTag: tagOf(header(response, 'to')) },
-  );
 }

@@ -440,6 +440,82 @@ describe('Gb28181Camera queries, alarms and subscriptions', () => {
     expect(badEvent.status).toBe(489);
   });
 
+  it('accepts an alarm SUBSCRIBE with Event Alarm from another observer, NOTIFYs what its filter lets through and still sends the MESSAGE', async () => {
+    await startRegistrar();
+    const nvr = camera();
+    await nvr.start();
+    // An observer other than the registering platform (a client or a second platform).
+    const observer = `<sip:34020000002000000002@${DOMAIN}>;tag=${sipToken(4)}`;
+    const callId = sipToken(8);
+    const subscribed = await registrar.send(nvr, {
+      method: 'SUBSCRIBE',
+      callId,
+      cseq: 1,
+      from: observer,
+      headers: [
+        { name: 'Event', value: 'Alarm;id=7' },
+        { name: 'Expires', value: '300' },
+      ],
+      body: encodeManscdp({
+        kind: 'query',
+        cmdType: 'Alarm',
+        sn: 7,
+        deviceId: NVR,
+        startPriority: 1,
+        endPriority: 3,
+        methods: [5],
+      }),
+    });
+    expect(subscribed.status).toBe(200);
+    expect(header(subscribed, 'expires')).toBe('300');
+    const to = header(subscribed, 'to') as string;
+
+    const wanted = await nvr.raiseAlarm({ priority: 2, method: 5, channelId: CHANNELS[2]?.id });
+    const unwanted = await nvr.raiseAlarm({ priority: 2, method: 2 });
+    const notifies = registrar.received.filter((r) => r.request.method === 'NOTIFY');
+    expect(notifies.map((n) => n.message)).toMatchObject([{ kind: 'alarm', sn: wanted, method: 5 }]);
+    expect(header(notifies[0]?.request as SipRequest, 'call-id')).toBe(callId);
+    expect(header(notifies[0]?.request as SipRequest, 'event')).toBe('Alarm;id=7');
+    expect(tagOf(header(notifies[0]?.request as SipRequest, 'from'))).toBe(tagOf(to));
+    // The registering platform holds no alarm subscription: it gets both by MESSAGE (§9.4).
+    const messaged = registrar.received.filter(
+      (r) => r.request.method === 'MESSAGE' && r.message?.kind === 'alarm',
+    );
+    expect(messaged.map((r) => r.message?.kind === 'alarm' && r.message.sn)).toEqual([wanted, unwanted]);
+    expect(nvr.stats()).toMatchObject({ alarmsSent: 2, notifiesSent: 1, subscriptions: 1 });
+
+    // A refresh in the dialog replaces the filter; a SUBSCRIBE in a dialog the camera never had gets 481.
+    const refreshed = await registrar.send(nvr, {
+      method: 'SUBSCRIBE',
+      callId,
+      cseq: 2,
+      from: observer,
+      to,
+      headers: [
+        { name: 'Event', value: 'Alarm;id=7' },
+        { name: 'Expires', value: '300' },
+      ],
+      body: encodeManscdp({ kind: 'query', cmdType: 'Alarm', sn: 8, deviceId: NVR, methods: [2] }),
+    });
+    expect(refreshed.status).toBe(200);
+    const method2 = await nvr.raiseAlarm({ priority: 4, method: 2 });
+    expect(registrar.received.filter((r) => r.request.method === 'NOTIFY').at(-1)?.message).toMatchObject({
+      kind: 'alarm',
+      sn: method2,
+    });
+    const stranger = await registrar.send(nvr, {
+      method: 'SUBSCRIBE',
+      from: observer,
+      to: `<sip:${NVR}@${DOMAIN}>;tag=nosuchdialog`,
+      headers: [
+        { name: 'Event', value: 'presence' },
+        { name: 'Expires', value: '300' },
+      ],
+    });
+    expect(stranger.status).toBe(481);
+    expect(nvr.stats().subscriptions).toBe(1);
+  });
+
   it('goes silent when it vanishes: queries time out and keepalives stop', async () => {
     await startRegistrar();
     const nvr = camera({ keepaliveIntervalMs: 100 });

@@ -1,7 +1,7 @@
 /**
  * A simulated GB/T 28181 device: an IPC with one channel or an NVR with several. The SIP
  * side is the runtime `Gb28181Device` (REGISTER with digest and refresh, keepalives,
- * Catalog / DeviceInfo / DeviceStatus answers, alarms, catalog subscriptions, live INVITE);
+ * Catalog / DeviceInfo / DeviceStatus answers, alarms, catalog and alarm subscriptions, live INVITE);
  * the simulator adds a fixed channel list whose status tests can flip, a test-pattern
  * stream for live INVITEs, and switches to go offline or vanish so that tests exercise the
  * platform's offline detection.
@@ -209,7 +209,10 @@ export class Gb28181Camera extends EventEmitter<Gb28181CameraEvents> {
     this.#device.abandon();
   }
 
-  /** Sends a Notify/Alarm (§9.4) and resolves with its SN once the platform accepted it. */
+  /**
+   * Raises an alarm (§9.4 MESSAGE, or NOTIFY in the platform's alarm subscription, §9.11.1)
+   * and resolves with its SN once the platform accepted it.
+   */
   async raiseAlarm(alarm: DeviceAlarm): Promise<number> {
     if (alarm.channelId !== undefined && alarm.channelId !== this.#o.deviceId) this.#channel(alarm.channelId);
     if (this.#device.sipPort === 0 || this.#vanished)

@@ -148,6 +148,32 @@ describe('simulated ONVIF camera', () => {
     expect(meta).toMatch(/<tt:Type Likelihood="0.87">Human<\/tt:Type>/);
   });
 
+  it('reports the objects set with setAnalyticsObjects from the next metadata document on', async () => {
+    camera.setAnalyticsObjects([
+      {
+        objectId: 3,
+        classes: [{ type: 'Vehicle', likelihood: 0.5 }],
+        box: { left: 0, top: 0, right: 0.5, bottom: 0.5 },
+      },
+    ]);
+    try {
+      const meta = await (await fetch(camera.metadataUrl)).text();
+      expect(meta).toContain('<tt:Object ObjectId="3">');
+      expect(meta).toMatch(/<tt:Type Likelihood="0.5">Vehicle<\/tt:Type>/);
+      expect(meta).not.toContain('Human');
+      // Signed (−1..1, y up) by default: the top-left quarter.
+      expect(meta).toContain('<tt:BoundingBox left="-1" top="1" right="0" bottom="0"/>');
+    } finally {
+      camera.setAnalyticsObjects([
+        {
+          objectId: 1,
+          classes: [{ type: 'Human', likelihood: 0.87 }],
+          box: { left: 0.25, top: 0.2, right: 0.5, bottom: 0.9 },
+        },
+      ]);
+    }
+  });
+
   it('speaks RTSP: SDP with H.264 parameter sets, TCP interleaved only, 400 for garbage', async () => {
     const { port } = new URL(camera.streamUrl);
     const exchange = (request: string) =>

@@ -124,6 +124,7 @@ export class OnvifCamera {
   readonly #pullPoints = new Map<string, PullPoint>();
   #motion = false;
   #tamper = false;
+  #objects: SimulatedAnalyticsObject[] | undefined;
   #requests = 0;
   #faults = 0;
 
@@ -265,6 +266,14 @@ export class OnvifCamera {
     this.#notify(this.#tamperMessage('Changed'));
   }
 
+  /**
+   * Changes what the analytics "sees" from now on: the next metadata document (at
+   * `metadataUrl` and from `metadataDocument()`) reports these objects.
+   */
+  setAnalyticsObjects(objects: SimulatedAnalyticsObject[]): void {
+    this.#objects = objects.map((o) => ({ ...o, classes: [...o.classes], box: { ...o.box } }));
+  }
+
   /** A Profile M `tt:MetadataStream` document of the analytics scene (or of `objects`). */
   metadataDocument(
     options: {
@@ -274,7 +283,7 @@ export class OnvifCamera {
     } = {},
   ): string {
     return metadataDocument({
-      objects: options.objects ?? this.#o.analyticsObjects ?? DEFAULT_OBJECTS,
+      objects: options.objects ?? this.#objects ?? this.#o.analyticsObjects ?? DEFAULT_OBJECTS,
       normalisation: options.normalisation ?? 'signed',
       ...(options.utcTime ? { utcTime: options.utcTime } : {}),
     });
