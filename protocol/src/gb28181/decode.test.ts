@@ -237,3 +237,29 @@ describe('decodeManscdp refuses bad bodies with CS_ERR_MANSCDP_INVALID', () => {
       /Item 1 DeviceID "abc"/,
     ));
 });
+
+describe('decodeManscdp keepalive hot path', () => {
+  const ID = '34020000001320000001';
+  const variants = [
+    `<?xml version="1.0" encoding="GB2312"?>\r\n<Notify>\r\n<CmdType>Keepalive</CmdType>\r\n<SN>42</SN>\r\n<DeviceID>${ID}</DeviceID>\r\n<Status>OK</Status>\r\n</Notify>\r\n`,
+    `<?xml version="1.0"?><Notify><CmdType>Keepalive</CmdType><SN>7</SN><DeviceID>${ID}</DeviceID></Notify>`,
+    `<?xml version="1.0" encoding="UTF-8"?>\n<Notify>\n  <CmdType>Keepalive</CmdType>\n  <SN>9</SN>\n  <DeviceID>${ID}</DeviceID>\n  <Status>ERROR</Status>\n</Notify>`,
+  ];
+
+  it('gives what the full parser gives for plain keepalives', () => {
+    for (const text of variants) {
+      // A trailing comment sends the same message through the XML parser.
+      const full = decodeManscdp(
+        Buffer.from(`${text}<!-- parsed -->`.replace('</Notify>', '<!-- x --></Notify>')),
+      );
+      expect(decodeManscdp(Buffer.from(text))).toEqual(full);
+    }
+  });
+
+  it('still refuses a keepalive whose DeviceID is not a GB/T 28181 ID', () => {
+    const bad = variants[1]?.replace(ID, '99999999999999999999') ?? '';
+    expect(() => decodeManscdp(Buffer.from(bad))).toThrow(
+      expect.objectContaining({ code: 'CS_ERR_MANSCDP_INVALID' }),
+    );
+  });
+});

@@ -27,11 +27,33 @@ export interface DecodeManscdpOptions {
   maxBytes?: number;
 }
 
+/**
+ * A keepalive exactly as devices send it every minute: ASCII only (so every charset reads
+ * it the same), no attributes, comments or entities. Anything else takes the full parser.
+ */
+const PLAIN_KEEPALIVE =
+  /^<\?xml version="1\.0"(?: encoding="[A-Za-z0-9-]{1,16}")?\s*\?>\s*<Notify>\s*<CmdType>Keepalive<\/CmdType>\s*<SN>(\d{1,10})<\/SN>\s*<DeviceID>(\d{20})<\/DeviceID>\s*(?:<Status>([A-Za-z]{0,16})<\/Status>\s*)?<\/Notify>\s*$/;
+
+/** The hot path: a plain keepalive without the XML parser, or undefined. */
+function plainKeepalive(body: Uint8Array): KeepaliveNotify | undefined {
+  if (body.byteLength > 512) return undefined;
+  for (const byte of body) if (byte > 0x7e) return undefined;
+  const m = PLAIN_KEEPALIVE.exec(
+    Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1'),
+  );
+  if (!m || !isGbId(m[2])) return undefined;
+  const encoding = /encoding="([^"]*)"/.exec(m[0])?.[1]?.toUpperCase();
+  if (encoding !== undefined && !['GB2312', 'GB18030', 'GBK', 'UTF-8'].includes(encoding)) return undefined;
+  return { kind: 'keepalive', sn: Number(m[1]), deviceId: m[2] as string, status: m[3] ?? '' };
+}
+
 /** Decodes a MANSCDP body by its declared charset; throws CS_ERR_MANSCDP_INVALID (400) on bad input. */
 export function decodeManscdp(body: Uint8Array, options: DecodeManscdpOptions = {}): ManscdpMessage {
   const maxBytes = options.maxBytes ?? DEFAULT_MANSCDP_MAX_BYTES;
   if (body.byteLength > maxBytes)
     throw manscdpInvalid(`body is ${body.byteLength} bytes, more than the limit of ${maxBytes}`);
+  const quick = plainKeepalive(body);
+  if (quick) return quick;
   const { text } = decodeBody(body);
   const { root, node } = parseXmlTree(text);
   const cmdType = childText(node, 'CmdType') ?? '';
