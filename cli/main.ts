@@ -1,10 +1,13 @@
 import { CitysenseError, errorMessage } from '@citysense/protocol';
+import { agencyCommand } from './commands/agency.ts';
 import { agentCommand } from './commands/agent.ts';
 import { algoCommand } from './commands/algo.ts';
 import { demoCommand } from './commands/demo.ts';
 import { hubCommand } from './commands/hub.ts';
+import { ledgerCommand } from './commands/ledger.ts';
 import { simCommand } from './commands/sim.ts';
 import { tokenCommand } from './commands/token.ts';
+import { userCommand } from './commands/user.ts';
 
 /** One `citysense` subcommand. */
 export interface Command {
@@ -14,7 +17,17 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Command[] = [hubCommand, agentCommand, simCommand, demoCommand, tokenCommand, algoCommand];
+const COMMANDS: Command[] = [
+  hubCommand,
+  agentCommand,
+  simCommand,
+  demoCommand,
+  tokenCommand,
+  algoCommand,
+  agencyCommand,
+  userCommand,
+  ledgerCommand,
+];
 
 function usage(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(8)} ${c.summary}`).join('\n');

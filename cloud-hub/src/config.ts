@@ -171,6 +171,42 @@ export const HubConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    ledger: Type.Object(
+      {
+        centreCode: Type.Optional(
+          Type.String({
+            pattern: '^[0-9]{8}$',
+            description: 'centre code of allocated device codes (default: first 8 digits of sip.id)',
+          }),
+        ),
+        duplicateRadiusM: Type.Record(Type.String(), Type.Number({ minimum: 0 }), {
+          default: { camera: 50, '*': 20 },
+          description: 'duplicate-build radius per device kind, metres; * for other kinds; 0 = off',
+        }),
+        importMaxRows: Type.Integer({
+          minimum: 1,
+          default: 200_000,
+          description: 'most rows one CSV import request may carry',
+        }),
+        webhookUrl: Type.Optional(
+          Type.String({
+            pattern: '^https?://',
+            description: 'the filing chain is pushed here (city big-data platform), with retry',
+          }),
+        ),
+        webhookBackoffMs: Type.Integer({
+          minimum: 10,
+          default: 1000,
+          description: 'first retry delay of a failed webhook push; doubles per attempt',
+        }),
+        webhookMaxBackoffMs: Type.Integer({
+          minimum: 10,
+          default: 300_000,
+          description: 'longest delay between webhook push attempts',
+        }),
+      },
+      { default: {}, additionalProperties: false, description: 'sensor ledger' },
+    ),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,
       default: 60_000,

@@ -15,6 +15,13 @@ import { AlgorithmCentre } from './algorithms/algorithm-centre.ts';
 import { algorithmRoutes } from './algorithms/routes.ts';
 import { AnalyticsStore } from './analytics/analytics-store.ts';
 import { analyticsRoutes } from './analytics/routes.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { auditRoutes } from './audit/routes.ts';
+import { ApiTokenStore } from './auth/api-tokens.ts';
+import { AuthService } from './auth/auth-service.ts';
+import { UserDirectory } from './auth/directory.ts';
+import { resolveJwtSecret } from './auth/jwt.ts';
+import { authRoutes } from './auth/routes.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import { ExternalBus } from './broker/external-bus.ts';
 import type { MessageBus } from './broker/message-bus.ts';
@@ -22,9 +29,12 @@ import type { HubConfig } from './config.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
 import { deploymentRoutes } from './deployments/routes.ts';
-import { createHubMetrics, Gauge, type HubMetrics } from './http/metrics.ts';
+import { Counter, createHubMetrics, Gauge, type HubMetrics } from './http/metrics.ts';
 import { opsRoutes } from './http/ops-routes.ts';
 import { createHttpServer } from './http/server.ts';
+import { LedgerService } from './ledger/ledger-service.ts';
+import { ledgerRoutes } from './ledger/routes.ts';
+import { LedgerWebhook } from './ledger/webhook.ts';
 import { EnrollmentService } from './registry/enrollment.ts';
 import { NodeRegistry } from './registry/node-registry.ts';
 import { registryRoutes } from './registry/routes.ts';
@@ -69,7 +79,10 @@ export class Hub {
   #algorithms: AlgorithmCentre | undefined;
   #deployments: DeploymentService | undefined;
   #video: VideoService | undefined;
+  #ledger: LedgerService | undefined;
+  #ledgerWebhook: LedgerWebhook | undefined;
   #lock: DataDirLock | undefined;
+  #audit: AuditLog | undefined;
   #maintenance: StorageMaintenance | undefined;
   #broker: EmbeddedBroker | undefined;
   #external: ExternalBus | undefined;
@@ -95,6 +108,12 @@ export class Hub {
   get video(): VideoService {
     if (!this.#video) throw new Error('hub is not started');
     return this.#video;
+  }
+
+  /** The sensor ledger, once started. */
+  get ledger(): LedgerService {
+    if (!this.#ledger) throw new Error('hub is not started');
+    return this.#ledger;
   }
 
   /** Endpoints, once started. */
@@ -125,6 +144,23 @@ export class Hub {
     const db = await openDatabase({ databaseUrl: c.databaseUrl, dataDir: c.dataDir, logger: this.#log });
     this.#db = db;
     await migrate(db, this.#log);
+    const audit = new AuditLog({
+      db,
+      logger: this.#log,
+      failures: this.metrics.registry.register(
+        new Counter('citysense_audit_write_failures_total', 'Audit events that could not be stored'),
+      ),
+    });
+    this.#audit = audit;
+    const directory = new UserDirectory(db);
+    const apiTokens = new ApiTokenStore(db);
+    const auth = new AuthService({
+      directory,
+      tokens: apiTokens,
+      secret: await resolveJwtSecret(c.dataDir),
+      issuer: c.hubId,
+      logger: this.#log,
+    });
     this.#maintenance = new StorageMaintenance(db, {
       intervalMs: c.maintenanceIntervalMs,
       logger: this.#log,
@@ -151,6 +187,26 @@ export class Hub {
       logger: this.#log,
     });
     await this.#algorithms.start();
+    const centre = this.#algorithms;
+    this.#ledger = new LedgerService({
+      db,
+      signingKey: () => centre.centreKey,
+      centreCode: c.ledger.centreCode ?? c.sip.id.slice(0, 8),
+      duplicateRadiusM: c.ledger.duplicateRadiusM,
+      importMaxRows: c.ledger.importMaxRows,
+      logger: this.#log,
+    });
+    if (c.ledger.webhookUrl) {
+      this.#ledgerWebhook = new LedgerWebhook({
+        db,
+        ledger: this.#ledger,
+        url: c.ledger.webhookUrl,
+        backoffMs: c.ledger.webhookBackoffMs,
+        maxBackoffMs: c.ledger.webhookMaxBackoffMs,
+        logger: this.#log,
+      });
+      await this.#ledgerWebhook.start();
+    }
     const analytics = new AnalyticsStore(db);
 
     let bus: MessageBus;
@@ -229,6 +285,8 @@ export class Hub {
     this.#registerVideoGauges(this.#video);
 
     const http = await createHttpServer({
+      authenticateUser: (bearer) => auth.authenticate(bearer),
+      onAudit: (event) => audit.recordHttp(event),
       adminToken: adminToken.token,
       logger: this.#log,
       version: HUB_VERSION,
@@ -261,6 +319,9 @@ export class Hub {
     await analyticsRoutes(http, { store: analytics });
     await videoRoutes(http, { service: this.#video, store: videoStore });
     await liveRoutes(http, { service: this.#video });
+    await authRoutes(http, { auth, directory, tokens: apiTokens, audit });
+    await auditRoutes(http, { audit });
+    await ledgerRoutes(http, { ledger: this.#ledger, webhook: this.#ledgerWebhook });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();
@@ -372,9 +433,11 @@ export class Hub {
       ['video', () => this.#video?.stop()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
+      ['ledger webhook', () => this.#ledgerWebhook?.stop()],
       ['algorithm centre', () => this.#algorithms?.stop()],
       ['mqtt', () => this.#broker?.stop() ?? this.#external?.stop()],
       ['maintenance', () => this.#maintenance?.stop()],
+      ['audit', () => this.#audit?.stop()],
       ['database', () => this.#db?.close()],
       ['data dir lock', () => this.#lock?.release()],
     ];
@@ -389,12 +452,15 @@ export class Hub {
     this.#host = undefined;
     this.#writer = undefined;
     this.#algorithms = undefined;
+    this.#ledger = undefined;
+    this.#ledgerWebhook = undefined;
     this.#deployments = undefined;
     this.#broker = undefined;
     this.#external = undefined;
     this.#maintenance = undefined;
     this.#db = undefined;
     this.#lock = undefined;
+    this.#audit = undefined;
     this.#endpoints = undefined;
     this.#starting = undefined;
   }

@@ -5,6 +5,9 @@ import type { Database, Queryable } from '../storage/database.ts';
 export interface Agency {
   id: string;
   name: string;
+  /** `district`, `bureau` or `platform` (people directory, auth/0070). */
+  kind: string;
+  parentId: string | null;
   createdAt: Date;
   nodes: string[];
   /** Algorithms the centre granted to the agency. */
@@ -95,8 +98,8 @@ export class AlgorithmAuthorisation {
     const filter = only === undefined ? '' : 'WHERE agency_id = $1';
     const params = only === undefined ? [] : [only];
     const [agencies, nodes, grants, nodeGrants] = await Promise.all([
-      this.#db.query<{ id: string; name: string; created_at: Date }>(
-        `SELECT id, name, created_at FROM agencies ${only === undefined ? '' : 'WHERE id = $1'} ORDER BY id`,
+      this.#db.query<{ id: string; name: string; kind: string; parent_id: string | null; created_at: Date }>(
+        `SELECT id, name, kind, parent_id, created_at FROM agencies ${only === undefined ? '' : 'WHERE id = $1'} ORDER BY id`,
         params,
       ),
       this.#db.query<{ agency_id: string; node_id: string }>(
@@ -122,6 +125,8 @@ export class AlgorithmAuthorisation {
       return {
         id: a.id,
         name: a.name,
+        kind: a.kind,
+        parentId: a.parent_id,
         createdAt: new Date(a.created_at),
         nodes: nodes.rows.filter((n) => n.agency_id === a.id).map((n) => n.node_id),
         grants: grants.rows.filter((g) => g.agency_id === a.id).map((g) => g.algorithm_id),

@@ -128,6 +128,8 @@ const AlgorithmSchema = Type.Object({
 const AgencySchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
+  kind: Type.String({ description: 'district, bureau or platform (PUT /v1/agencies/:agency sets it)' }),
+  parentId: Nullable(Type.String()),
   createdAt: DateTime,
   nodes: Type.Array(Type.String()),
   grants: Type.Array(Type.String(), { description: 'algorithms the centre granted to the agency' }),
@@ -470,6 +472,13 @@ function downloadRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
       const { id, version } = request.params;
       const principal = request.principal;
       if (!principal) throw new CitysenseError('CS_ERR_AUTH_REQUIRED', 'authentication required', 401);
+      // The auth hook keeps users off admin-or-node routes; this narrows the type.
+      if (principal.kind === 'user')
+        throw new CitysenseError(
+          'CS_ERR_AUTH_FORBIDDEN',
+          'packages go to the admin token and nodes only',
+          403,
+        );
       const summary = await centre.downloadable(principal, id, version);
       const size = await centre.artifacts.size(summary.sha256);
       const etag = `"${summary.sha256}"`;

@@ -27,9 +27,10 @@ export interface TestHub {
 
 /** Starts a hub for a test. `overrides` are config values (e.g. databaseUrl, mqttUrl). */
 export async function startTestHub(
-  overrides: Partial<Omit<HubConfig, 'sip' | 'media'>> & {
+  overrides: Partial<Omit<HubConfig, 'sip' | 'media' | 'ledger'>> & {
     sip?: Partial<HubConfig['sip']>;
     media?: Partial<HubConfig['media']>;
+    ledger?: Partial<HubConfig['ledger']>;
   } = {},
   dataDir?: string,
 ): Promise<TestHub> {
