@@ -81,7 +81,8 @@ export class AuthService {
   /** Issues a session token for a user. */
   issue(user: UserCredentials | User): LoginResult {
     const now = Date.now();
-    const exp = Math.floor((now + (this.#o.sessionTtlMs ?? 12 * 3_600_000)) / 1000);
+    // Same precision as iat, so a session lasts exactly its TTL.
+    const exp = (now + (this.#o.sessionTtlMs ?? 12 * 3_600_000)) / 1000;
     const token = signJwt(
       {
         sub: user.id,
