@@ -25,6 +25,10 @@ import { authRoutes } from './auth/routes.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import { ExternalBus } from './broker/external-bus.ts';
 import type { MessageBus } from './broker/message-bus.ts';
+import { CarrierStore } from './carriers/carrier-store.ts';
+import { carrierRoutes } from './carriers/routes.ts';
+import { CatalogueService } from './catalogue/catalogue-service.ts';
+import { catalogueRoutes } from './catalogue/routes.ts';
 import type { HubConfig } from './config.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
@@ -39,6 +43,9 @@ import { EnrollmentService } from './registry/enrollment.ts';
 import { NodeRegistry } from './registry/node-registry.ts';
 import { registryRoutes } from './registry/routes.ts';
 import { TokenStore } from './registry/token-store.ts';
+import { ReviewService } from './review/review-service.ts';
+import { hasApprovedProject, ReviewStore } from './review/review-store.ts';
+import { reviewRoutes } from './review/routes.ts';
 import type { Database } from './storage/database.ts';
 import { StorageMaintenance } from './storage/maintenance.ts';
 import { migrate } from './storage/migrate.ts';
@@ -194,6 +201,8 @@ export class Hub {
       centreCode: c.ledger.centreCode ?? c.sip.id.slice(0, 8),
       duplicateRadiusM: c.ledger.duplicateRadiusM,
       importMaxRows: c.ledger.importMaxRows,
+      // 001 Art. 45: only devices of an approved joint-review project may go live.
+      reviewed: (code) => hasApprovedProject(db, code),
       logger: this.#log,
     });
     if (c.ledger.webhookUrl) {
@@ -321,7 +330,21 @@ export class Hub {
     await liveRoutes(http, { service: this.#video });
     await authRoutes(http, { auth, directory, tokens: apiTokens, audit });
     await auditRoutes(http, { audit });
-    await ledgerRoutes(http, { ledger: this.#ledger, webhook: this.#ledgerWebhook });
+    await ledgerRoutes(http, { ledger: this.#ledger, webhook: this.#ledgerWebhook, audit });
+    await reviewRoutes(http, {
+      review: new ReviewService({ store: new ReviewStore(db), ledger: this.#ledger, logger: this.#log }),
+      audit,
+    });
+    await carrierRoutes(http, { store: new CarrierStore(db), audit });
+    const catalogue = new CatalogueService({
+      db,
+      ledger: this.#ledger,
+      readings: store,
+      analytics,
+      logger: this.#log,
+    });
+    await catalogue.start();
+    await catalogueRoutes(http, { catalogue, audit });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();

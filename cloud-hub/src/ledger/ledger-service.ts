@@ -123,8 +123,17 @@ export interface LedgerServiceOptions {
   duplicateRadiusM: Readonly<Record<string, number>>;
   /** Most rows one import request may carry. */
   importMaxRows?: number;
+  /**
+   * Whether a device belongs to an approved joint-review project (001 Art. 45: only an
+   * approved project's devices may go live). When set, `→ approved` and `installed → active`
+   * are refused (CS_ERR_LEDGER_NOT_REVIEWED) for devices it denies; unset, nothing is gated.
+   */
+  reviewed?: (code: string) => Promise<boolean>;
   logger?: Logger;
 }
+
+/** Decides whether a caller may file one row of a bulk registration: a refusal message, or undefined. */
+export type RowAdmission = (input: DeviceInput) => { column: string; message: string } | undefined;
 
 const MAX_LISTED_ERRORS = 10_000;
 /** Rows filed per statement by an import. */
@@ -302,6 +311,11 @@ export class LedgerService {
     actor: LedgerActor,
     options: { from?: DeviceState | undefined; note?: string | undefined } = {},
   ): Promise<LedgerDevice> {
+    // Looked up before the write: an approved project stays approved, so the answer cannot go stale.
+    const reviewed =
+      this.#o.reviewed === undefined ||
+      (to !== 'approved' && to !== 'active') ||
+      (await this.#o.reviewed(code));
     return this.#update(code, actor, (current, now) => {
       if (options.from !== undefined && current.state !== options.from)
         throw transitionError(code, current.state, to, `the device is ${current.state}, not ${options.from}`);
@@ -313,6 +327,16 @@ export class LedgerService {
           TRANSITIONS[current.state].length === 0
             ? `a ${current.state} device does not change any more`
             : `from ${current.state} it can go to ${TRANSITIONS[current.state].join(' or ')}`,
+        );
+      // Existing inventory (filed `active`, never proposed) went live before the review existed.
+      const gated = to === 'approved' || (to === 'active' && current.state === 'installed');
+      if (!reviewed && gated && current.stateTimes.proposed !== undefined)
+        throw new CitysenseError(
+          'CS_ERR_LEDGER_NOT_REVIEWED',
+          `device ${code} belongs to no approved joint-review project, so it cannot become ${to}: ` +
+            'list it in a project (POST /v1/review/projects) and have the project approved first',
+          409,
+          { code, from: current.state, to },
         );
       if (to === 'in-review' && current.duplicates.length > 0 && current.resolution === null)
         throw new CitysenseError(
@@ -597,6 +621,7 @@ export class LedgerService {
     records: AsyncIterable<CsvRecord>,
     actor: LedgerActor,
     rowOffset = 0,
+    admit?: RowAdmission,
   ): Promise<ImportReport> {
     const report = emptyReport();
     const maxRows = this.#o.importMaxRows ?? 200_000;
@@ -634,13 +659,13 @@ export class LedgerService {
       });
       batch.push({ row, input: deviceInputFromCsv(cells) });
       if (batch.length >= IMPORT_BATCH) {
-        await this.#applyBatch(report, batch, actor);
+        await this.#applyBatch(report, batch, actor, admit);
         batch = [];
       }
     }
     if (!header)
       throw new CitysenseError('CS_ERR_LEDGER_CSV_HEADER', 'the CSV is empty: it needs a header row', 400);
-    await this.#applyBatch(report, batch, actor);
+    await this.#applyBatch(report, batch, actor, admit);
     report.errors.sort((a, b) => a.row - b.row);
     this.#log.info(
       { rows: report.rows, applied: report.applied, failed: report.failed, flagged: report.flagged },
@@ -650,7 +675,11 @@ export class LedgerService {
   }
 
   /** Registers validated inputs (JSON bulk); same report as a CSV import, rows numbered from 1. */
-  async registerMany(inputs: Array<DeviceInput | FieldProblem[]>, actor: LedgerActor): Promise<ImportReport> {
+  async registerMany(
+    inputs: Array<DeviceInput | FieldProblem[]>,
+    actor: LedgerActor,
+    admit?: RowAdmission,
+  ): Promise<ImportReport> {
     const report = emptyReport();
     report.rows = inputs.length;
     for (let i = 0; i < inputs.length; i += IMPORT_BATCH)
@@ -658,18 +687,29 @@ export class LedgerService {
         report,
         inputs.slice(i, i + IMPORT_BATCH).map((input, k) => ({ row: i + k + 1, input })),
         actor,
+        admit,
       );
     report.errors.sort((a, b) => a.row - b.row);
     return report;
   }
 
-  async #applyBatch(report: ImportReport, batch: PendingRow[], actor: LedgerActor): Promise<void> {
+  async #applyBatch(
+    report: ImportReport,
+    batch: PendingRow[],
+    actor: LedgerActor,
+    admit: RowAdmission | undefined,
+  ): Promise<void> {
     const ready: Array<{ row: number; prepared: Prepared }> = [];
     for (const { row, input } of batch) {
       if (Array.isArray(input)) {
         report.failed++;
         for (const p of input)
           this.#listError(report, { row, column: p.column, code: 'CS_ERR_LEDGER_FIELD', message: p.message });
+        continue;
+      }
+      const refused = admit?.(input);
+      if (refused) {
+        this.#reject(report, { row, ...refused, code: 'CS_ERR_AUTH_FORBIDDEN' });
         continue;
       }
       try {

@@ -20,9 +20,22 @@ describe('sensor ledger', () => {
   const register = (body: Record<string, unknown>) => t.api<Created>('POST', '/v1/ledger/devices', body);
   const move = (code: string, to: string, from?: string) =>
     t.api<LedgerDevice & ErrorBody>('POST', `/v1/ledger/devices/${code}/transitions`, { to, from });
+  /** Takes a proposed device through a joint review (admin token: every role) and live. */
   const activate = async (code: string) => {
-    for (const to of ['in-review', 'approved', 'installed', 'active'])
-      expect((await move(code, to)).status).toBe(200);
+    const { body: device } = await t.api<LedgerDevice>('GET', `/v1/ledger/devices/${code}`);
+    const project = await t.api<{ id: string }>('POST', '/v1/review/projects', {
+      name: `build ${code}`,
+      purpose: 'ledger test',
+      agencyId: device.ownerAgency,
+      devices: [{ code }],
+    });
+    expect(project.status).toBe(201);
+    const path = `/v1/review/projects/${project.body.id}`;
+    expect((await t.api('POST', `${path}/submit`)).status).toBe(200);
+    const routed = await t.api<{ categories: Array<{ category: string }> }>('POST', `${path}/route`, {});
+    for (const { category } of routed.body.categories)
+      expect((await t.api('POST', `${path}/decisions`, { category, decision: 'approve' })).status).toBe(200);
+    for (const to of ['installed', 'active']) expect((await move(code, to)).status).toBe(200);
   };
   const camera = (lat: number, extra: Record<string, unknown> = {}) => ({
     kind: 'camera',
@@ -171,7 +184,10 @@ describe('sensor ledger', () => {
     const start = await t.api<{ next: number }>('GET', '/v1/ledger/changes?since=0&limit=10000');
     const { body: d } = await register(camera(22.5));
     await move(d.code, 'in-review');
-    await move(d.code, 'approved');
+    // No approved project lists it: the ledger refuses the approval with a code.
+    const unreviewed = await move(d.code, 'approved');
+    expect([unreviewed.status, unreviewed.body.code]).toEqual([409, 'CS_ERR_LEDGER_NOT_REVIEWED']);
+    await move(d.code, 'proposed');
     const feed = await t.api<{
       changes: Array<{
         seq: number;
@@ -186,9 +202,9 @@ describe('sensor ledger', () => {
     expect(feed.body.changes.map((c) => [c.seq, c.action, c.device.state])).toEqual([
       [start.body.next + 1, 'device.registered', 'proposed'],
       [start.body.next + 2, 'device.transition', 'in-review'],
-      [start.body.next + 3, 'device.transition', 'approved'],
+      [start.body.next + 3, 'device.transition', 'proposed'],
     ]);
-    expect(feed.body.changes[2]?.detail).toEqual({ from: 'in-review', to: 'approved' });
+    expect(feed.body.changes[2]?.detail).toEqual({ from: 'in-review', to: 'proposed' });
     expect(feed.body.changes[0]?.actor).toEqual({ kind: 'admin', id: 'admin' });
     expect(feed.body.next).toBe(start.body.next + 3);
     const empty = await t.api<{ changes: unknown[]; next: number }>(
@@ -341,7 +357,7 @@ describe('sensor ledger', () => {
     ]);
   });
 
-  it('is admin-only for now', async () => {
+  it('answers 401 without a token', async () => {
     const res = await t.api<ErrorBody>('GET', '/v1/ledger/devices', undefined, null);
     expect(res.status).toBe(401);
   });
