@@ -204,6 +204,11 @@ export const HubConfigSchema = Type.Object(
           default: 300_000,
           description: 'longest delay between webhook push attempts',
         }),
+        enforce: Type.Union([Type.Literal('off'), Type.Literal('video'), Type.Literal('all')], {
+          default: 'video',
+          description:
+            'the runtime obeys the ledger: off = ledger ignored; video = GB/T 28181 devices with a ledger entry register only when approved, installed, active or in maintenance; all = also drop Sparkplug data of devices whose id is a ledger code in another state',
+        }),
       },
       { default: {}, additionalProperties: false, description: 'sensor ledger' },
     ),

@@ -11,6 +11,9 @@ import {
 } from '@citysense/protocol';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, resolveAdminToken } from './admin-token.ts';
+import { LedgerAdmission } from './admission/ledger-admission.ts';
+import { RefusalLog } from './admission/refusal-log.ts';
+import { refusalRoutes } from './admission/routes.ts';
 import { AlgorithmCentre } from './algorithms/algorithm-centre.ts';
 import { algorithmRoutes } from './algorithms/routes.ts';
 import { AnalyticsStore } from './analytics/analytics-store.ts';
@@ -88,6 +91,8 @@ export class Hub {
   #video: VideoService | undefined;
   #ledger: LedgerService | undefined;
   #ledgerWebhook: LedgerWebhook | undefined;
+  #admission: LedgerAdmission | undefined;
+  #refusals: RefusalLog | undefined;
   #lock: DataDirLock | undefined;
   #audit: AuditLog | undefined;
   #maintenance: StorageMaintenance | undefined;
@@ -121,6 +126,12 @@ export class Hub {
   get ledger(): LedgerService {
     if (!this.#ledger) throw new Error('hub is not started');
     return this.#ledger;
+  }
+
+  /** The runtime's admission by the ledger, once started. */
+  get admission(): LedgerAdmission {
+    if (!this.#admission) throw new Error('hub is not started');
+    return this.#admission;
   }
 
   /** Endpoints, once started. */
@@ -216,6 +227,22 @@ export class Hub {
       });
       await this.#ledgerWebhook.start();
     }
+    this.#refusals = new RefusalLog({ db, logger: this.#log });
+    const admission = new LedgerAdmission({
+      ledger: this.#ledger,
+      refusals: this.#refusals,
+      enforce: c.ledger.enforce,
+      logger: this.#log,
+    });
+    this.#admission = admission;
+    await admission.start();
+    this.metrics.registry.register(
+      new Gauge(
+        'citysense_ledger_refused_total',
+        'Data refused by the ledger since start, per channel and code',
+        () => admission.totals().map(({ channel, code, count }) => [{ channel, code }, count]),
+      ),
+    );
     const analytics = new AnalyticsStore(db);
 
     let bus: MessageBus;
@@ -270,6 +297,7 @@ export class Hub {
       writer,
       metrics: this.metrics,
       checkSeq: bus.mode === 'embedded',
+      admission,
       logger: this.#log,
     });
     this.#host = host;
@@ -289,7 +317,13 @@ export class Hub {
     });
     await this.#deployments.start();
     const videoStore = new VideoStore(db);
-    this.#video = new VideoService({ store: videoStore, sip: c.sip, media: c.media, logger: this.#log });
+    this.#video = new VideoService({
+      store: videoStore,
+      sip: c.sip,
+      media: c.media,
+      ledger: admission,
+      logger: this.#log,
+    });
     await this.#video.start();
     this.#registerVideoGauges(this.#video);
 
@@ -331,6 +365,7 @@ export class Hub {
     await authRoutes(http, { auth, directory, tokens: apiTokens, audit });
     await auditRoutes(http, { audit });
     await ledgerRoutes(http, { ledger: this.#ledger, webhook: this.#ledgerWebhook, audit });
+    await refusalRoutes(http, { ledger: this.#ledger, admission, refusals: this.#refusals });
     await reviewRoutes(http, {
       review: new ReviewService({ store: new ReviewStore(db), ledger: this.#ledger, logger: this.#log }),
       audit,
@@ -456,6 +491,8 @@ export class Hub {
       ['video', () => this.#video?.stop()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
+      ['ledger admission', () => this.#admission?.stop()],
+      ['ledger refusals', () => this.#refusals?.stop()],
       ['ledger webhook', () => this.#ledgerWebhook?.stop()],
       ['algorithm centre', () => this.#algorithms?.stop()],
       ['mqtt', () => this.#broker?.stop() ?? this.#external?.stop()],
@@ -477,6 +514,8 @@ export class Hub {
     this.#algorithms = undefined;
     this.#ledger = undefined;
     this.#ledgerWebhook = undefined;
+    this.#admission = undefined;
+    this.#refusals = undefined;
     this.#deployments = undefined;
     this.#broker = undefined;
     this.#external = undefined;

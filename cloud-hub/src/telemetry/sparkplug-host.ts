@@ -35,6 +35,14 @@ import {
 } from './node-session.ts';
 import type { ReadingStore } from './reading-store.ts';
 
+/** The sensor ledger's say on Sparkplug devices (admission/ledger-admission.ts). */
+export interface SensorLedgerAdmission {
+  /** Whether values of Sparkplug device `device` are dropped now (its id is a ledger code the ledger refuses). */
+  sensorRefuses(device: string): boolean;
+  /** Counts `values` dropped values of `device` sent by `nodeId`. */
+  sensorDropped(device: string, nodeId: string, values: number): void;
+}
+
 /** Options of the Sparkplug host application. */
 export interface SparkplugHostOptions {
   hostId: string;
@@ -51,6 +59,12 @@ export interface SparkplugHostOptions {
   checkSeq: boolean;
   /** Minimum time between two Rebirth requests to one node. */
   rebirthIntervalMs?: number;
+  /**
+   * The ledger's word on device-level data: values of a refused device are dropped, its
+   * births still declare aliases and series (so nothing needs a Rebirth once it is
+   * admitted), and its spool records are still acknowledged so the gateway stops resending.
+   */
+  admission?: SensorLedgerAdmission | undefined;
   logger?: Logger;
 }
 
@@ -307,9 +321,17 @@ export class SparkplugHost {
     const fallbackTime = payload.timestamp ?? Date.now();
     let spoolId: number | undefined;
     let health: HealthSample | undefined;
+    const refused = device !== '' && this.#o.admission?.sensorRefuses(device) === true;
+    let dropped = 0;
     for (const [m, d] of declared) {
       const time = m.timestamp ?? fallbackTime;
       const value = m.datatype === undefined ? applyDatatype(d.datatype, m.value) : m.value;
+      const data =
+        d.role.kind === 'reading' || d.role.kind === 'video-analytics' || d.role.kind === 'edge-alert';
+      if (refused && data) {
+        if (value != null && !(value instanceof Uint8Array && value.length === 0)) dropped++;
+        continue;
+      }
       switch (d.role.kind) {
         case 'spool-id':
           if (typeof value === 'number') spoolId = value;
@@ -347,6 +369,8 @@ export class SparkplugHost {
       this.#o.writer.addHealth(health);
       this.#latestHealth.set(session.nodeId, health);
     }
+    if (dropped > 0) this.#o.admission?.sensorDropped(device, session.nodeId, dropped);
+    // A record whose values were refused is complete too: acked after the rows before it commit.
     if (spoolId !== undefined && strict) this.#o.writer.completeRecord(session.nodeId, spoolId);
   }
 

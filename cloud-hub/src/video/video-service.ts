@@ -1,6 +1,8 @@
 /**
  * The hub's GB/T 28181 access: runs the SIP platform for cameras and NVRs that connect
- * to the city directly, admits devices from the video ledger (or auto-accepts), and
+ * to the city directly, admits devices by the sensor ledger, else by the video list (or
+ * auto-accepts: `sip.autoAccept` admits any device the ledger has no entry for, never one
+ * it refuses while `ledger.enforce` is on), and
  * keeps registrations, channels, status history and alarms in the database. After a
  * device registers it is asked for DeviceInfo and Catalog.
  */
@@ -9,6 +11,9 @@ import { CitysenseError, componentLogger, errorMessage, isGbId, type Logger } fr
 import { advertisedAddress } from './advertised-address.ts';
 import { LiveVideo } from './live-video.ts';
 import type { VideoStore } from './video-store.ts';
+
+/** The code a camera refused by its ledger state gets in the 403's Warning and in the counters. */
+const LEDGER_NOT_ACTIVE = 'CS_ERR_LEDGER_NOT_ACTIVE';
 
 /** SIP settings of the hub (the `sip` section of its config). */
 export interface VideoSipConfig {
@@ -37,11 +42,25 @@ export interface VideoMediaConfig {
   liveIdleTimeoutS: number;
 }
 
+/** The sensor ledger's say on GB/T 28181 devices (admission/ledger-admission.ts). */
+export interface VideoLedgerAdmission {
+  /** `admit` / `refuse` when the ledger decides, undefined when it has no say (no entry, enforcement off). */
+  videoVerdict(deviceId: string): 'admit' | 'refuse' | undefined;
+  /** Records a REGISTER refused because the ledger refuses the device. */
+  videoRefused(deviceId: string, source: string): void;
+}
+
 /** Options of the service. */
 export interface VideoServiceOptions {
   store: VideoStore;
   sip: VideoSipConfig;
   media: VideoMediaConfig;
+  /**
+   * The ledger's word, checked first: a device whose ledger entry refuses is refused even
+   * when listed or auto-accepted; one whose entry admits registers even when not listed;
+   * without an entry the list (`POST /v1/video/devices`) or `sip.autoAccept` decide as before.
+   */
+  ledger?: VideoLedgerAdmission | undefined;
   logger?: Logger | undefined;
 }
 
@@ -136,7 +155,15 @@ export class VideoService {
       }),
       serverId: c.id,
       domain: c.domain,
-      passwordOf: (id) => (c.autoAccept || this.#admitted.has(id) ? c.password : undefined),
+      passwordOf: (id) => {
+        const ledger = this.#o.ledger?.videoVerdict(id);
+        if (ledger === 'refuse')
+          return {
+            code: LEDGER_NOT_ACTIVE,
+            reason: 'the ledger entry of this device is not approved, installed or active',
+          };
+        return ledger === 'admit' || c.autoAccept || this.#admitted.has(id) ? c.password : undefined;
+      },
       keepaliveIntervalMs: c.keepaliveIntervalS * 1000,
       keepaliveMissed: c.keepaliveMissed,
       logger: this.#log,
@@ -180,7 +207,9 @@ export class VideoService {
 
   #wire(platform: Gb28181Platform): void {
     platform.on('registered', (s) => {
-      const autoAdmitted = !this.#admitted.has(s.deviceId);
+      // Auto-accept lists the device; a ledger admission does not (the ledger stays the record).
+      const autoAdmitted =
+        !this.#admitted.has(s.deviceId) && this.#o.ledger?.videoVerdict(s.deviceId) !== 'admit';
       this.#write('registration', () =>
         this.#store.registered({
           deviceId: s.deviceId,
@@ -200,6 +229,11 @@ export class VideoService {
       );
       if (change.online && change.reason === 'registered' && this.#o.sip.queryOnRegister)
         void this.#describe(change.deviceId);
+    });
+    platform.on('refused', (r) => {
+      // The registrar answered 403 with the ledger's code; the hub records why for the owner.
+      if (r.method === 'REGISTER' && r.code === LEDGER_NOT_ACTIVE && r.deviceId !== undefined)
+        this.#o.ledger?.videoRefused(r.deviceId, `sip ${r.peer}`);
     });
     platform.on('keepalive', (deviceId, time) => this.#pendingKeepalives.set(deviceId, time));
     platform.on('alarm', (alarm, receivedAt) =>

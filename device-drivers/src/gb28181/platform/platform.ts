@@ -31,7 +31,7 @@ import { header, type SipRequest, type SipResponse } from '../sip/message.ts';
 import { peerKey, type SipPeer } from '../sip/transport.ts';
 import { deviceRefused } from './errors.ts';
 import { type QueryCmd, QueryWaiter } from './query-waiter.ts';
-import { Registrar, registeredHeaders } from './registrar.ts';
+import { type PasswordLookup, Registrar, registeredHeaders } from './registrar.ts';
 import { SsrcAllocator } from './ssrc.ts';
 import { type DeviceSubscription, PlatformSubscriptions, type SubscriptionKind } from './subscriptions.ts';
 
@@ -43,8 +43,8 @@ export interface Gb28181PlatformOptions {
   serverId: string;
   /** SIP domain; default the first 10 digits of the server ID. */
   domain?: string | undefined;
-  /** Password of a device that may register, undefined to refuse it. */
-  passwordOf: (deviceId: string) => string | undefined;
+  /** Password of a device that may register; a coded refusal or undefined refuses it. */
+  passwordOf: PasswordLookup;
   /** Expected keepalive interval, ms (default 60 000). */
   keepaliveIntervalMs?: number | undefined;
   /** Missed keepalives before a device is offline (default 3). */

@@ -25,11 +25,20 @@ export const REGISTER_CODES = {
   tooBrief: 'CS_ERR_GB_REGISTER_TOO_BRIEF',
 } as const;
 
+/** Why a known device may not register now (e.g. its ledger entry is not active), with a stable code. */
+export interface DeviceRefusal {
+  code: string;
+  reason: string;
+}
+
+/** A device's password, a coded refusal, or undefined for a device nobody admitted. */
+export type PasswordLookup = (deviceId: string) => string | DeviceRefusal | undefined;
+
 /** Options of the registrar. */
 export interface RegistrarOptions {
   authenticator: DigestAuthenticator;
-  /** Password of a device allowed to register, or undefined to refuse it (not in the ledger, no auto-accept). */
-  passwordOf: (deviceId: string) => string | undefined;
+  /** Password of a device allowed to register; a refusal or undefined refuses it with 403. */
+  passwordOf: PasswordLookup;
   /** Shortest registration granted, s (default 60); shorter requests get 423 with Min-Expires. */
   minExpiresS?: number;
   /** Longest registration granted, s (default 86 400); longer requests are cut to it. */
@@ -72,6 +81,7 @@ export class Registrar {
         REGISTER_CODES.unknownDevice,
         'the device is not in the ledger and auto-accept is off',
       );
+    if (typeof password !== 'string') return refuse(deviceId, 403, password.code, password.reason);
     const verdict = this.#o.authenticator.verify(header(request, 'authorization'), 'REGISTER', (username) =>
       username === deviceId ? password : undefined,
     );
