@@ -1,6 +1,4 @@
 /** Coded errors of the simulated GB/T 28181 camera; codes are stable API. */
-import { CitysenseError } from '@citysense/protocol';
-
 // Registration, channel and alarm codes are the runtime device's: one code per cause.
 export {
   GB_ALARM_REFUSED,
@@ -14,13 +12,3 @@ export {
 export const GB_CAMERA_CONFIG = 'CS_ERR_GB_CAMERA_CONFIG';
 /** An operation needs a started, registered camera. */
 export const GB_CAMERA_NOT_REGISTERED = 'CS_ERR_GB_CAMERA_NOT_REGISTERED';
-
-/** A coded error of the simulated camera. */
-export function gbCameraError(
-  code: string,
-  message: string,
-  statusCode = 502,
-  details?: unknown,
-): CitysenseError {
-  return new CitysenseError(code, message, statusCode, details);
-}

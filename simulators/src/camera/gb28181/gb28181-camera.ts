@@ -17,8 +17,14 @@ import {
   type Gb28181ServerOptions,
   type GbLiveSession,
 } from '@citysense/device-drivers';
-import { type CatalogItem, type CatalogStatus, componentLogger, type Logger } from '@citysense/protocol';
-import { GB_CAMERA_CONFIG, GB_CAMERA_NOT_REGISTERED, GB_CHANNEL_UNKNOWN, gbCameraError } from './errors.ts';
+import {
+  type CatalogItem,
+  type CatalogStatus,
+  CitysenseError,
+  componentLogger,
+  type Logger,
+} from '@citysense/protocol';
+import { GB_CAMERA_CONFIG, GB_CAMERA_NOT_REGISTERED, GB_CHANNEL_UNKNOWN } from './errors.ts';
 import { TestPatternMedia } from './live-video.ts';
 
 export type { Gb28181ServerOptions } from '@citysense/device-drivers';
@@ -175,7 +181,7 @@ export class Gb28181Camera extends EventEmitter<Gb28181CameraEvents> {
     const staticItems = [...this.#channels.values()].map((c) => this.#catalogItem(c));
     const problems = deviceOptionProblems(this.#deviceOptions(staticItems));
     if (problems.length > 0)
-      throw gbCameraError(
+      throw new CitysenseError(
         GB_CAMERA_CONFIG,
         `invalid GB/T 28181 camera options: ${problems.join('; ')}`,
         400,
@@ -216,7 +222,11 @@ export class Gb28181Camera extends EventEmitter<Gb28181CameraEvents> {
   async raiseAlarm(alarm: DeviceAlarm): Promise<number> {
     if (alarm.channelId !== undefined && alarm.channelId !== this.#o.deviceId) this.#channel(alarm.channelId);
     if (this.#device.sipPort === 0 || this.#vanished)
-      throw gbCameraError(GB_CAMERA_NOT_REGISTERED, 'the camera is not started; call start() first', 409);
+      throw new CitysenseError(
+        GB_CAMERA_NOT_REGISTERED,
+        'the camera is not started; call start() first',
+        409,
+      );
     return this.#device.raiseAlarm(alarm);
   }
 
@@ -233,7 +243,7 @@ export class Gb28181Camera extends EventEmitter<Gb28181CameraEvents> {
 
   #channel(id: string): ChannelState {
     const channel = this.#channels.get(id);
-    if (!channel) throw gbCameraError(GB_CHANNEL_UNKNOWN, `the camera has no channel ${id}`, 404);
+    if (!channel) throw new CitysenseError(GB_CHANNEL_UNKNOWN, `the camera has no channel ${id}`, 404);
     return channel;
   }
 
