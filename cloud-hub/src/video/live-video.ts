@@ -51,7 +51,6 @@ export interface LiveVideoOptions {
   rtpAddress: string;
   /** A session without packets this long ends, ms (default 15 000). */
   idleTimeoutMs?: number | undefined;
-  /** How long to wait for the first picture after the INVITE, ms (default 10 000). */
   logger?: Logger | undefined;
 }
 
