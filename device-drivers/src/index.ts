@@ -15,7 +15,10 @@ export { SipEndpoint, type SipEndpointOptions } from './gb28181/sip/endpoint.ts'
 export * as sip from './gb28181/sip/index.ts';
 export type { SipPeer, SipTransportKind } from './gb28181/sip/transport.ts';
 export * from './lifecycle.ts';
+export * from './modbus/index.ts';
+export * from './mqtt-sensors/index.ts';
 export * from './onvif/index.ts';
+export * from './opcua/index.ts';
 export * from './rtmp/index.ts';
 export * from './typed-emitter.ts';
 export * from './video-quality/index.ts';

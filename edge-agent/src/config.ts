@@ -5,7 +5,16 @@ import { Value } from '@sinclair/typebox/value';
 const MiB = 1024 * 1024;
 
 /** Driver types the agent can host; each maps to one factory in the driver registry. */
-export const DRIVER_TYPES = ['gb28181', 'lamp-pole-sim', 'load-generator', 'onvif', 'video-quality'] as const;
+export const DRIVER_TYPES = [
+  'gb28181',
+  'lamp-pole-sim',
+  'load-generator',
+  'modbus',
+  'mqtt-sensors',
+  'onvif',
+  'opcua',
+  'video-quality',
+] as const;
 
 /** One driver instance to run. */
 export const DriverConfig = Type.Object(

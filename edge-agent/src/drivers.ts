@@ -18,10 +18,22 @@ export const builtinDrivers: DriverRegistry = {
     const { LoadGenerator } = await import('@citysense/simulators');
     return new LoadGenerator({ id, config: { ...options }, logger });
   },
+  modbus: async ({ id, options, logger }) => {
+    const { ModbusDriver } = await import('@citysense/device-drivers');
+    return new ModbusDriver({ id, config: { ...options }, logger });
+  },
+  'mqtt-sensors': async ({ id, options, logger }) => {
+    const { MqttSensorDriver } = await import('@citysense/device-drivers');
+    return new MqttSensorDriver({ id, config: { ...options }, logger });
+  },
   onvif: async ({ id, options, logger }) => {
     const { OnvifDriver } = await import('@citysense/device-drivers');
     // OnvifDriver has no options schema: a wrong address or password fails its start.
     return new OnvifDriver({ ...(options as Omit<OnvifDriverOptions, 'id' | 'logger'>), id, logger });
+  },
+  opcua: async ({ id, options, logger }) => {
+    const { OpcUaDriver } = await import('@citysense/device-drivers');
+    return new OpcUaDriver({ id, config: { ...options }, logger });
   },
   'video-quality': async ({ id, options, logger }) => {
     const { VideoQualityDriver } = await import('@citysense/device-drivers');

@@ -5,4 +5,7 @@
 export * from './camera/index.ts';
 export * from './lamp-pole/index.ts';
 export * from './load/index.ts';
+export * from './modbus/index.ts';
+export * from './mqtt-sensors/index.ts';
+export * from './opcua/index.ts';
 export { SeededRandom } from './random.ts';
