@@ -5,6 +5,7 @@ import { mqttSensorSimulatorMappings } from '../../../simulators/src/mqtt-sensor
 import { MqttSensorSimulator, type SimulatedUplink } from '../../../simulators/src/mqtt-sensors/simulator.ts';
 import { describeDriverContract } from '../contract.ts';
 import type { DriverFault, Reading } from '../driver.ts';
+import { nextFault } from '../testing/driver-events.ts';
 import { MQTT_SENSOR_ERRORS, MqttSensorDriver } from './mqtt-sensor-driver.ts';
 import { TestBroker } from './test-broker.ts';
 
@@ -73,25 +74,6 @@ function collect(
       driver.off('readings', onReadings);
     };
     driver.on('readings', onReadings);
-  });
-}
-
-function nextFault(driver: MqttSensorDriver, code: string, timeoutMs = 5000): Promise<DriverFault> {
-  return new Promise((resolve, reject) => {
-    const onFault = (fault: DriverFault) => {
-      if (fault.code !== code) return;
-      cleanup();
-      resolve(fault);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no ${code} fault within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('fault', onFault);
-    };
-    driver.on('fault', onFault);
   });
 }
 

@@ -2,46 +2,13 @@ import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OnvifCamera } from '../../../simulators/src/camera/onvif/index.ts';
 import { describeDriverContract } from '../contract.ts';
-import type { Driver, DriverFault, Reading } from '../driver.ts';
+import { nextFault, nextReading } from '../testing/driver-events.ts';
 import { probeOnvifCameras } from './discovery.ts';
 import { parseOnvifMetadata } from './metadata.ts';
 import { ONVIF_METRICS, OnvifDriver, type OnvifDriverOptions } from './onvif-driver.ts';
 
 const USER = 'citysense';
 const PASSWORD = 's3cret!';
-
-/** Resolves with the first reading matching `match`, or rejects after `timeoutMs`. */
-function nextReading(driver: Driver, match: (r: Reading) => boolean, timeoutMs = 5000): Promise<Reading> {
-  return new Promise((resolve, reject) => {
-    const onReadings = (batch: Reading[]) => {
-      const hit = batch.find(match);
-      if (!hit) return;
-      cleanup();
-      resolve(hit);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching reading within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('readings', onReadings);
-    };
-    driver.on('readings', onReadings);
-  });
-}
-
-function nextFault(driver: Driver, timeoutMs = 5000): Promise<DriverFault> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no fault within ${timeoutMs} ms`)), timeoutMs);
-    const onFault = (fault: DriverFault) => {
-      clearTimeout(timer);
-      driver.off('fault', onFault);
-      resolve(fault);
-    };
-    driver.on('fault', onFault);
-  });
-}
 
 async function freePort(): Promise<number> {
   const server = createServer();

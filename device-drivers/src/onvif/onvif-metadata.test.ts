@@ -9,34 +9,14 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OnvifCamera } from '../../../simulators/src/camera/onvif/index.ts';
 import { describeDriverContract } from '../contract.ts';
-import type { Driver, DriverFault, Reading } from '../driver.ts';
+import type { Driver, DriverFault } from '../driver.ts';
 import { DigestAuthenticator } from '../gb28181/sip/digest.ts';
+import { nextReading } from '../testing/driver-events.ts';
 import { ONVIF_ANALYTICS_ALGORITHM } from './metadata-poller.ts';
 import { ONVIF_METRICS, OnvifDriver, type OnvifDriverOptions } from './onvif-driver.ts';
 
 const USER = 'citysense';
 const PASSWORD = 's3cret!';
-
-/** Resolves with the first reading matching `match`, or rejects after `timeoutMs`. */
-function nextReading(driver: Driver, match: (r: Reading) => boolean, timeoutMs = 5000): Promise<Reading> {
-  return new Promise((resolve, reject) => {
-    const onReadings = (batch: Reading[]) => {
-      const hit = batch.find(match);
-      if (!hit) return;
-      cleanup();
-      resolve(hit);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching reading within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('readings', onReadings);
-    };
-    driver.on('readings', onReadings);
-  });
-}
 
 /** The next analytics frame of `driver` that satisfies `match`. */
 async function nextFrame(

@@ -5,7 +5,8 @@ import { hasCode } from '@citysense/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OpcUaSimulator } from '../../../simulators/src/opcua/opcua-simulator.ts';
 import { describeDriverContract } from '../contract.ts';
-import type { Driver, DriverFault, Reading } from '../driver.ts';
+import type { Driver, DriverFault } from '../driver.ts';
+import { nextFault, nextReading } from '../testing/driver-events.ts';
 import { OPCUA_ERRORS, OpcUaDriver } from './opcua-driver.ts';
 import { convertValue, statusQuality } from './values.ts';
 
@@ -79,47 +80,6 @@ function makeDriver(config: Record<string, unknown>): OpcUaDriver {
   const driver = new OpcUaDriver({ id: 'opcua-test', config });
   drivers.push(driver);
   return driver;
-}
-
-/** Resolves with the first reading matching `match`, or rejects after `timeoutMs`. */
-function nextReading(driver: Driver, match: (r: Reading) => boolean, timeoutMs = 10_000): Promise<Reading> {
-  return new Promise((resolve, reject) => {
-    const onReadings = (batch: Reading[]) => {
-      const hit = batch.find(match);
-      if (!hit) return;
-      cleanup();
-      resolve(hit);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching reading within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('readings', onReadings);
-    };
-    driver.on('readings', onReadings);
-  });
-}
-
-/** Resolves with the next fault carrying `code`, or rejects after `timeoutMs`. */
-function nextFault(driver: Driver, code: string, timeoutMs = 10_000): Promise<DriverFault> {
-  return new Promise((resolve, reject) => {
-    const onFault = (fault: DriverFault) => {
-      if (fault.code !== code) return;
-      cleanup();
-      resolve(fault);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no ${code} fault within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('fault', onFault);
-    };
-    driver.on('fault', onFault);
-  });
 }
 
 describe('OpcUaDriver', () => {

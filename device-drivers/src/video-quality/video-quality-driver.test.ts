@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MjpegCamera, type MjpegCameraOptions } from '../../../simulators/src/camera/mjpeg-camera.ts';
 import { describeDriverContract } from '../contract.ts';
 import type { DriverFault, Reading } from '../driver.ts';
+import { nextFault, nextReading } from '../testing/driver-events.ts';
 import { VIDEO_QUALITY_ERRORS, VIDEO_QUALITY_METRICS, VideoQualityDriver } from './video-quality-driver.ts';
 
 const SAMPLE = fileURLToPath(
@@ -58,31 +59,6 @@ function makeDriver(config: unknown): VideoQualityDriver {
   const driver = new VideoQualityDriver({ id: 'vq-test', config });
   drivers.push(driver);
   return driver;
-}
-
-/** Resolves with the first reading matching `match`, or rejects after `timeoutMs`. */
-function nextReading(
-  driver: VideoQualityDriver,
-  match: (r: Reading) => boolean,
-  timeoutMs = 10_000,
-): Promise<Reading> {
-  return new Promise((resolve, reject) => {
-    const onReadings = (batch: Reading[]) => {
-      const hit = batch.find(match);
-      if (!hit) return;
-      cleanup();
-      resolve(hit);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching reading within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off('readings', onReadings);
-    };
-    driver.on('readings', onReadings);
-  });
 }
 
 /** Resolves with the next batch of `device` that carries a status reading (one diagnosed frame or an outage). */
@@ -149,18 +125,6 @@ function collectAlarms(
       driver.off('readings', onReadings);
     };
     driver.on('readings', onReadings);
-  });
-}
-
-function nextFault(driver: VideoQualityDriver, timeoutMs = 10_000): Promise<DriverFault> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no fault within ${timeoutMs} ms`)), timeoutMs);
-    const onFault = (fault: DriverFault) => {
-      clearTimeout(timer);
-      driver.off('fault', onFault);
-      resolve(fault);
-    };
-    driver.on('fault', onFault);
   });
 }
 
