@@ -1,4 +1,4 @@
-import { Agent, AgentConfig, resolveAgentConfig } from '@citysense/edge-agent';
+import { Agent, AgentConfig, formatReport, resolveAgentConfig, runDoctor } from '@citysense/edge-agent';
 import { rootLogger } from '@citysense/protocol';
 import { optionsOf, readCommandOptions } from '../config-loader.ts';
 import type { Command } from '../main.ts';
@@ -13,8 +13,10 @@ const agentOptions = optionsOf(
 /** `citysense agent`: runs the edge agent of one gateway until SIGINT/SIGTERM. */
 export const agentCommand: Command = {
   name: 'agent',
-  summary: 'run the edge agent of a gateway (first start: --hub URL --token T enrols it)',
+  summary:
+    'run the edge agent of a gateway (first start: --hub URL --token T enrols it); `agent doctor` diagnoses it',
   async run(argv) {
+    if (argv[0] === 'doctor') return runDoctorCommand(argv.slice(1));
     const input = readCommandOptions<Record<string, unknown>>(argv, {
       schema: AgentConfig,
       options: agentOptions,
@@ -36,3 +38,23 @@ export const agentCommand: Command = {
     return 0;
   },
 };
+
+/** `citysense agent doctor [--json]`: self-diagnosis of the gateway; exit 1 when a check failed. */
+async function runDoctorCommand(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const input = readCommandOptions<Record<string, unknown>>(
+    argv.filter((a) => a !== '--json'),
+    {
+      schema: AgentConfig,
+      options: agentOptions,
+      usage: 'Usage: citysense agent doctor --config agent.json [--json] [options]',
+      summary:
+        'check hub, broker credentials, clock, disk, spool, drivers, cameras and ONNX Runtime of this gateway; exits 1 when a check failed',
+      extraHelp: `  ${'--json'.padEnd(34)} print the report as JSON\n`,
+    },
+  );
+  if (!input) return 0;
+  const report = await runDoctor(resolveAgentConfig(input));
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return report.healthy ? 0 : 1;
+}

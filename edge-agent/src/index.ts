@@ -1,6 +1,7 @@
 /** @citysense/edge-agent: the agent that runs on lamp-pole gateways. */
 export * from './agent.ts';
 export * from './config.ts';
+export * from './doctor/index.ts';
 export * from './driver-host.ts';
 export * from './drivers.ts';
 export * from './enrollment.ts';
