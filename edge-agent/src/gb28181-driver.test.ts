@@ -14,25 +14,6 @@ const GATEWAY = '34020000002000000001';
 const IPC = '34020000001320000001';
 const PASSWORD = 'pole-secret';
 
-/** The first message the host has seen or will see that matches `match`. */
-function message(h: TestHost, match: (m: SeenMessage) => boolean, timeoutMs = 15_000): Promise<SeenMessage> {
-  const seen = h.messages.find(match);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: SeenMessage) => {
-      if (!match(m)) return;
-      clearTimeout(timer);
-      h.off('message', onMessage);
-      resolve(m);
-    };
-    const timer = setTimeout(() => {
-      h.off('message', onMessage);
-      reject(new Error(`no matching Sparkplug message within ${timeoutMs} ms`));
-    }, timeoutMs);
-    h.on('message', onMessage);
-  });
-}
-
 /** A port free on UDP and TCP right now: the driver is built by the agent, so the test picks its port. */
 async function freeSipPort(): Promise<number> {
   const probe = new SipEndpoint({ host: '127.0.0.1' });
@@ -99,19 +80,18 @@ describe('agent with a gb28181 driver', () => {
     });
     try {
       await agent.start();
-      const birth = await message(host, (m) => m.type === 'DBIRTH' && m.device === IPC);
+      const birth = await host.nextMessage((m) => m.type === 'DBIRTH' && m.device === IPC);
       expect(birth.payload.metrics.find((m) => m.name === EDGE_ALERT_METRIC)?.datatype).toBe(DataType.Bytes);
       expect(birth.payload.metrics.map((m) => m.name)).toEqual(
         expect.arrayContaining(['Video/Online', 'Video/Registered', 'Video/Channels']),
       );
       await camera.start();
-      await message(host, data('Video/Online', true));
-      await message(host, data('Video/Registered', true));
-      await message(host, data('Video/Channels', 1));
+      await host.nextMessage(data('Video/Online', true));
+      await host.nextMessage(data('Video/Registered', true));
+      await host.nextMessage(data('Video/Channels', 1));
 
       await camera.raiseAlarm({ priority: 2, method: 5, type: '2', description: '画面移动' });
-      const alarm = await message(
-        host,
+      const alarm = await host.nextMessage(
         (m) => m.type === 'DDATA' && m.device === IPC && m.values.has(EDGE_ALERT_METRIC),
       );
       const alert = decodeEdgeAlert(alarm.values.get(EDGE_ALERT_METRIC)?.value as Uint8Array);

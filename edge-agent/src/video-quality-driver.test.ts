@@ -9,30 +9,11 @@ import { MjpegCamera } from '../../simulators/src/camera/mjpeg-camera.ts';
 import { Agent } from './agent.ts';
 import { resolveAgentConfig } from './config.ts';
 import { builtinDrivers } from './drivers.ts';
-import { type SeenMessage, TestBroker, TestEnrollServer, TestHost } from './testing/harness.ts';
+import { TestBroker, TestEnrollServer, TestHost } from './testing/harness.ts';
 
 const SAMPLE = fileURLToPath(
   new URL('../../algorithms/packages/yolox-nano/samples/000000000139.jpg', import.meta.url),
 );
-
-/** The first message the host has seen or will see that matches `match`. */
-function message(h: TestHost, match: (m: SeenMessage) => boolean, timeoutMs = 15_000): Promise<SeenMessage> {
-  const seen = h.messages.find(match);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: SeenMessage) => {
-      if (!match(m)) return;
-      clearTimeout(timer);
-      h.off('message', onMessage);
-      resolve(m);
-    };
-    const timer = setTimeout(() => {
-      h.off('message', onMessage);
-      reject(new Error(`no matching Sparkplug message within ${timeoutMs} ms`));
-    }, timeoutMs);
-    h.on('message', onMessage);
-  });
-}
 
 describe('agent with a video-quality driver', () => {
   let dir: string;
@@ -80,13 +61,12 @@ describe('agent with a video-quality driver', () => {
     const agent = new Agent(config, undefined, { driverRegistry: builtinDrivers });
     try {
       await agent.start();
-      const birth = await message(host, (m) => m.type === 'DBIRTH' && m.device === 'cam-7');
+      const birth = await host.nextMessage((m) => m.type === 'DBIRTH' && m.device === 'cam-7');
       expect(birth.payload.metrics.find((m) => m.name === EDGE_ALERT_METRIC)?.datatype).toBe(DataType.Bytes);
       expect(birth.payload.metrics.map((m) => m.name)).toEqual(
         expect.arrayContaining(['Quality/Luma', 'Quality/Sharpness', 'Quality/Status', 'Video/Signal']),
       );
-      const data = await message(
-        host,
+      const data = await host.nextMessage(
         (m) => m.type === 'DDATA' && m.device === 'cam-7' && m.values.has(EDGE_ALERT_METRIC),
       );
       const alert = decodeEdgeAlert(data.values.get(EDGE_ALERT_METRIC)?.value as Uint8Array);

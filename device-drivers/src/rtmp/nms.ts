@@ -120,7 +120,7 @@ export function createNms(config: NmsConfig, sink: NmsLogSink): NmsInstance {
   };
   forget();
   try {
-    // The logger first: NMS logs from its constructor on, with console.log.
+    // The logger first: NMS writes to stdout from its constructor on; its log function is replaced.
     const logger = require(join(src, 'core/logger.js')) as NmsLogger;
     logger.log = (message: string, level = 'info'): void => sink(level, message);
     guardParser(require(join(src, 'protocol/rtmp.js')) as ParserClass, sink);

@@ -267,6 +267,25 @@ export class TestHost extends EventEmitter {
     if (isData && spoolId !== undefined && this.autoAck) void this.ack([spoolId]);
   }
 
+  /** The first message seen so far or arriving within `timeoutMs` that matches `match`. */
+  nextMessage(match: (m: SeenMessage) => boolean, timeoutMs = 15_000): Promise<SeenMessage> {
+    const seen = this.messages.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: SeenMessage) => {
+        if (!match(m)) return;
+        clearTimeout(timer);
+        this.off('message', onMessage);
+        resolve(m);
+      };
+      const timer = setTimeout(() => {
+        this.off('message', onMessage);
+        reject(new Error(`no matching Sparkplug message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on('message', onMessage);
+    });
+  }
+
   /** Messages of one type. */
   ofType(type: string): SeenMessage[] {
     return this.messages.filter((m) => m.type === type);
