@@ -79,13 +79,21 @@ export class ModbusLink {
       clearTimeout(timer);
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
-    client.on('close', () => {
-      if (this.#client !== client) return;
-      this.#client = undefined;
-      this.#failPending(`the connection to ${host}:${port} was lost`);
-      this.#init.onLost('connection lost');
-    });
+    // modbus-serial relays 'close' only when the socket closes cleanly: after a reset ('error' first)
+    // it stays silent, so both events, and a request that finds the client closed, count as a loss.
+    client.on('close', () => this.#dropped(client));
+    client.on('error', () => this.#dropped(client));
     this.#client = client;
+  }
+
+  /** Forgets `client` once it is found lost, fails what it carried and tells the owner; idempotent. */
+  #dropped(client: ModbusClient): void {
+    if (this.#client !== client) return;
+    this.#client = undefined;
+    const { host, port } = this.#init;
+    this.#failPending(`the connection to ${host}:${port} was lost`);
+    client.destroy(() => undefined);
+    this.#init.onLost('connection lost');
   }
 
   /** Closes the connection, failing requests in flight; idempotent. */
@@ -142,6 +150,7 @@ export class ModbusLink {
     send: (client: ModbusClient, done: Done) => void,
   ): Promise<unknown> {
     const client = this.#client;
+    if (client && !client.isOpen) this.#dropped(client);
     if (!client?.isOpen) return Promise.reject(this.#unreachable(`${what} not sent: not connected`));
     return new Promise((resolve, reject) => {
       let settled = false;

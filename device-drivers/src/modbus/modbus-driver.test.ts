@@ -1,3 +1,4 @@
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { hasCode } from '@citysense/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModbusSimulator } from '../../../simulators/src/modbus/simulator.ts';
@@ -186,6 +187,38 @@ describe('ModbusDriver against the simulator', () => {
     await simulator.start();
     await readingsOf(driver, 'pole-meter');
     await readingsOf(driver, 'cabinet');
+  });
+
+  it('notices a connection reset by the peer (no clean close) and reconnects', async () => {
+    // A TCP proxy in front of the simulator that can reset its client sockets, as a PLC that reboots does.
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = tcpConnect(simulator.port, simulator.host);
+      sockets.add(client);
+      client.pipe(upstream).pipe(client);
+      const forget = () => {
+        sockets.delete(client);
+        upstream.destroy();
+        client.destroy();
+      };
+      client.on('error', forget).on('close', forget);
+      upstream.on('error', forget).on('close', forget);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = proxy.address();
+      if (!address || typeof address === 'string') throw new Error('proxy has no port');
+      const driver = makeDriver(devices(), { host: '127.0.0.1', port: address.port });
+      await driver.start();
+      await readingsOf(driver, 'pole-meter');
+      const lost = faultOf(driver, MODBUS_ERRORS.unreachable);
+      for (const socket of sockets) socket.resetAndDestroy();
+      expect((await lost).message).toMatch(/connection lost/);
+      await readingsOf(driver, 'pole-meter');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('reports a server that is not there at start as unreachable, without failing start', async () => {
