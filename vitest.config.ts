@@ -1,6 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
-const packages = ['protocol', 'algorithms', 'device-drivers', 'simulators', 'edge-agent', 'cloud-hub', 'cli'];
+const packages = [
+  'protocol',
+  'algorithms',
+  'firmware-ota',
+  'device-drivers',
+  'simulators',
+  'edge-agent',
+  'cloud-hub',
+  'cli',
+];
 
 export default defineConfig({
   test: {

@@ -1,2 +1,3 @@
-/** @citysense/firmware-ota: see README.md; this package has no code yet. */
-export {};
+/** @citysense/firmware-ota: signed OTA artifacts, A/B slots, health check and rollback; see README.md. */
+export * from './artifact.ts';
+export * from './errors.ts';

@@ -2,8 +2,9 @@
  * Over-the-air updates: the contract between the hub's campaign scheduler and the
  * agent's updater, for the agent's own software and for gateway firmware images.
  *
- * An artifact is one file: the canonical JSON manifest (`OtaManifest`, signed by the
- * centre) followed by the payload. The hub computes what each node should install
+ * An artifact is one file (`.csota`): a header line, the manifest (`OtaManifest`), the
+ * centre's `DetachedSignature` over the exact manifest bytes, then the payload, whose
+ * SHA-256 the manifest carries (layout in firmware-ota/src/artifact.ts). The hub computes what each node should install
  * (desired state, like algorithm assignments); the node polls it over HTTP with its
  * node credentials (HTTP Basic), is nudged by an NCMD metric when it changes, downloads
  * the artifact with HTTP Range (resumable), verifies SHA-256 and signature, writes the
@@ -39,7 +40,7 @@ const ArtifactId = Type.String({
   description: 'artifact name, e.g. citysense-agent or lamp-gateway-fw',
 });
 
-/** The signed manifest at the head of an artifact file. */
+/** The manifest at the head of an artifact file; the signature covers its exact bytes. */
 export const OtaManifestSchema = Type.Object(
   {
     format: Type.Literal(OTA_MANIFEST_FORMAT),
@@ -57,20 +58,11 @@ export const OtaManifestSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    createdAt: Type.String({ format: 'date-time' }),
+    createdAt: Type.String({
+      pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+      description: 'ISO 8601 date-time',
+    }),
     notes: Type.Optional(Type.String({ maxLength: 4000 })),
-    /**
-     * `DetachedSignature` (signing.ts) over the canonical JSON (sorted keys) of the manifest
-     * without this field; it covers the payload through `payload.sha256`.
-     */
-    signature: Type.Object(
-      {
-        algorithm: Type.Union([Type.Literal('ed25519'), Type.Literal('sm2-sm3')]),
-        publicKey: Type.String({ minLength: 1, maxLength: 4096 }),
-        signature: Type.String({ minLength: 1, maxLength: 4096 }),
-      },
-      { additionalProperties: false },
-    ),
   },
   { additionalProperties: false },
 );
