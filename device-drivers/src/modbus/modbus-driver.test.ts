@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModbusSimulator } from '../../../simulators/src/modbus/simulator.ts';
 import { describeDriverContract } from '../contract.ts';
 import type { DriverFault, Reading } from '../driver.ts';
+import { nextBatch, nextFault } from '../testing/driver-events.ts';
 import type { ModbusDeviceConfig } from './config.ts';
 import { MODBUS_ERRORS } from './errors.ts';
 import { ModbusDriver } from './modbus-driver.ts';
@@ -38,35 +39,8 @@ function makeDriver(deviceList: unknown[] = devices(), extra: Record<string, unk
   return driver;
 }
 
-/** Resolves with the first event value matching `match`, or rejects after `timeoutMs`. */
-function next<T extends Reading[] | DriverFault>(
-  driver: ModbusDriver,
-  event: T extends DriverFault ? 'fault' : 'readings',
-  match: (value: T) => boolean,
-  timeoutMs = 5000,
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const listener = (value: T) => {
-      if (!match(value)) return;
-      cleanup();
-      resolve(value);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no matching ${event} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearTimeout(timer);
-      driver.off(event, listener as never);
-    };
-    driver.on(event, listener as never);
-  });
-}
-
-const readingsOf = (driver: ModbusDriver, device: string) =>
-  next<Reading[]>(driver, 'readings', (b) => b.some((r) => r.device === device));
-const faultOf = (driver: ModbusDriver, code: string) =>
-  next<DriverFault>(driver, 'fault', (f) => f.code === code);
+const readingsOf = (driver: ModbusDriver, device: string) => nextBatch(driver, (r) => r.device === device);
+const faultOf = (driver: ModbusDriver, code: string) => nextFault(driver, code, 5000);
 
 function values(batch: Reading[], device: string): Record<string, Reading['value']> {
   return Object.fromEntries(batch.filter((r) => r.device === device).map((r) => [r.metric, r.value]));
@@ -135,7 +109,7 @@ describe('ModbusDriver against the simulator', () => {
       message: expect.stringMatching(/exception 2 \(illegal data address\)/),
     });
     // The good block of the same unit, and the other units, still report.
-    const batch = await next<Reading[]>(driver, 'readings', (b) => b.some((r) => r.device === 'wrong-map'));
+    const batch = await nextBatch(driver, (r) => r.device === 'wrong-map');
     expect(values(batch, 'wrong-map')).toHaveProperty('Water/Level');
     expect(values(batch, 'wrong-map')).not.toHaveProperty('Water/Flow');
     await readingsOf(driver, 'pole-meter');
@@ -155,7 +129,7 @@ describe('ModbusDriver against the simulator', () => {
       message: expect.stringMatching(/exception 4/),
     });
     simulator.clearFaults();
-    await next<Reading[]>(driver, 'readings', (b) => b.some((r) => r.metric === 'Power/Energy'));
+    await nextBatch(driver, (r) => r.metric === 'Power/Energy');
   });
 
   it('reports a silent unit as CS_ERR_MODBUS_TIMEOUT while the other units keep polling', async () => {

@@ -6,17 +6,26 @@
 import type { Driver, DriverFault, Reading } from '../driver.ts';
 
 /** Resolves with the first reading `match` accepts, or rejects after `timeoutMs`. */
-export function nextReading(
+export async function nextReading(
   driver: Driver,
   match: (r: Reading) => boolean = () => true,
   timeoutMs = 10_000,
 ): Promise<Reading> {
+  const batch = await nextBatch(driver, match, timeoutMs);
+  return batch.find(match) as Reading;
+}
+
+/** Resolves with the first batch holding a reading `match` accepts, or rejects after `timeoutMs`. */
+export function nextBatch(
+  driver: Driver,
+  match: (r: Reading) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<Reading[]> {
   return new Promise((resolve, reject) => {
     const onReadings = (batch: Reading[]) => {
-      const hit = batch.find(match);
-      if (!hit) return;
+      if (!batch.some(match)) return;
       cleanup();
-      resolve(hit);
+      resolve(batch);
     };
     const timer = setTimeout(() => {
       cleanup();
