@@ -212,3 +212,19 @@ export function readCommandOptions<T>(argv: string[], spec: CommandOptionsSpec):
   }
   return loadConfig<T>(spec.schema, spec.options, args, process.env);
 }
+
+/** A comma-separated option as a list, blanks dropped. */
+export function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+/** `90s`, `10m`, `1h`, `500ms` in milliseconds; undefined when `text` is not such a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  if (!m?.[1] || !m[2]) return undefined;
+  return Number(m[1]) * unit[m[2] as keyof typeof unit];
+}

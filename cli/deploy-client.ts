@@ -1,7 +1,7 @@
 import type { AlertRule, InferenceStats, VideoSource } from '@citysense/protocol';
 import type { HubClient } from './hub-client.ts';
 
-/** States of a deployment (cloud-hub/src/deployments/rollout.ts). */
+/** States of a deployment (cloud-hub/src/rollouts/rollout.ts). */
 export type DeploymentState =
   | 'canary'
   | 'rolling'

@@ -1,10 +1,14 @@
 import { CitysenseError, errorMessage } from '@citysense/protocol';
 import { agencyCommand } from './commands/agency.ts';
 import { agentCommand } from './commands/agent.ts';
+import { alarmCommand, ruleCommand } from './commands/alarm.ts';
 import { algoCommand } from './commands/algo.ts';
+import { campaignCommand } from './commands/campaign.ts';
 import { demoCommand } from './commands/demo.ts';
 import { hubCommand } from './commands/hub.ts';
 import { ledgerCommand } from './commands/ledger.ts';
+import { nodeCommand } from './commands/node.ts';
+import { otaCommand } from './commands/ota.ts';
 import { simCommand } from './commands/sim.ts';
 import { tokenCommand } from './commands/token.ts';
 import { userCommand } from './commands/user.ts';
@@ -24,9 +28,14 @@ const COMMANDS: Command[] = [
   demoCommand,
   tokenCommand,
   algoCommand,
+  campaignCommand,
   agencyCommand,
   userCommand,
   ledgerCommand,
+  nodeCommand,
+  otaCommand,
+  alarmCommand,
+  ruleCommand,
 ];
 
 function usage(): string {

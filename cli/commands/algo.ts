@@ -1,7 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import {
   type AlgorithmPackage,
   Detector,
@@ -222,46 +220,13 @@ async function upload(file: string, o: AlgoOptions): Promise<number> {
   const pkg = await readAlgorithmPackage(file);
   const { id, version } = pkg.manifest;
   const token = adminTokenFrom(o);
-  const size = (await stat(file)).size;
-  let sent = 0;
-  let shown = -1;
-  const progress = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      sent += chunk.length;
-      const pct = Math.floor((sent / size) * 100);
-      if (pct !== shown && (pct % 10 === 0 || sent === size)) {
-        shown = pct;
-        process.stderr.write(`uploading ${id} ${version}: ${pct}% (${sent}/${size} bytes)\n`);
-      }
-      done(null, chunk);
-    },
-  });
-  const body = Readable.toWeb(createReadStream(file).pipe(progress)) as ReadableStream<Uint8Array>;
-  const res = await fetch(`${o.hub.replace(/\/$/, '')}/v1/algorithms/packages`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/octet-stream',
-      'content-length': String(size),
-    },
-    body,
-    duplex: 'half',
-  } as RequestInit).catch((err: unknown) => {
-    throw new CitysenseError(
-      'CS_ERR_HUB_UNREACHABLE',
-      `cannot reach the hub at ${o.hub}: ${errorMessage(err)}`,
-      503,
-    );
-  });
-  const reply = (await res.json().catch(() => ({}))) as { code?: string; message?: string; state?: string };
-  if (!res.ok)
-    throw new CitysenseError(
-      reply.code ?? `CS_ERR_HTTP_${res.status}`,
-      reply.message ?? `HTTP ${res.status}`,
-      res.status,
-    );
+  const { status, body: reply } = await new HubClient(o.hub, token).uploadFile<{ state?: string }>(
+    '/v1/algorithms/packages',
+    file,
+    `${id} ${version}`,
+  );
   const state = (reply.state ?? 'draft') as PublishState;
-  console.log(`uploaded ${id} ${version} (${res.status === 201 ? 'new' : 'already there'}), state ${state}`);
+  console.log(`uploaded ${id} ${version} (${status === 201 ? 'new' : 'already there'}), state ${state}`);
   const result = await advanceVersion(new HubClient(o.hub, token), id, version, state, until, (s) =>
     console.log(`${id} ${version} → ${s}`),
   );
@@ -331,12 +296,13 @@ function round1(v: number): number {
   return Math.round(v * 10) / 10;
 }
 
-async function readKeyFile(path: string) {
+/** A signing key file written by `algo keygen`. */
+export async function readKeyFile(path: string) {
   return parseSigningKey(await readText(path));
 }
 
 /** A public key from a key file (JSON) or a bare public key file (PEM or SM2 hex). */
-async function readPublicKey(path: string): Promise<string> {
+export async function readPublicKey(path: string): Promise<string> {
   const text = (await readText(path)).trim();
   if (text.startsWith('{')) {
     const doc = JSON.parse(text) as { publicKey?: unknown };

@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hub } from '@citysense/cloud-hub';
-import { errorMessage, rootLogger } from '@citysense/protocol';
+import { errorMessage, hasCode, rootLogger } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
 import { optionsOf, readCommandOptions } from '../config-loader.ts';
 import { DEMO_NVR_ID, DEMO_ONVIF_USER, startDemoCameras } from '../demo-cameras.ts';
@@ -210,6 +210,8 @@ export const demoCommand: Command = {
         })
       : undefined;
 
+    await createDemoRules(client);
+
     const tokenShown =
       endpoints.adminToken.source === 'config' ? '(from CITYSENSE_ADMIN_TOKEN)' : endpoints.adminToken.token;
     const auth = `-H "Authorization: Bearer ${endpoints.adminToken.source === 'config' ? '$CITYSENSE_ADMIN_TOKEN' : endpoints.adminToken.token}"`;
@@ -217,6 +219,7 @@ export const demoCommand: Command = {
 citysense demo is running: ${o.gateways} simulated lamp-pole gateways, each its own agent process
 with its own identity and disk spool, streaming Sparkplug B over MQTT into TimescaleDB.
 
+  web console  ${endpoints.httpUrl}/  (sign in with the admin token: "使用令牌登录" / "Sign in with a token")
   API docs     ${endpoints.httpUrl}/docs
   metrics      ${endpoints.httpUrl}/metrics
   MQTT         ${endpoints.mqttUrl}  (ws: ws://localhost:${new URL(endpoints.httpUrl).port}/mqtt)
@@ -281,3 +284,40 @@ Ctrl-C stops everything; the next 'npm start' reuses the data and identities.
     return 0;
   },
 };
+
+/**
+ * Alarm rules of the demo city, so that Operations shows tiered alarms from the start: a
+ * gateway offline, PM2.5 over the national 24-hour limit, an open manhole cover. Created once;
+ * a rule already there (409) is left as the operator edited it.
+ */
+async function createDemoRules(client: HubClient): Promise<void> {
+  const rules = [
+    {
+      id: 'demo-gateway-offline',
+      name: '网关离线 Gateway offline',
+      severity: 'critical',
+      scope: { device: '', metric: 'Health/Online' },
+      condition: { kind: 'threshold', op: '==', value: 0 },
+    },
+    {
+      id: 'demo-pm25-high',
+      name: 'PM2.5 超标 PM2.5 over 75',
+      severity: 'major',
+      scope: { metric: 'PM2.5' },
+      condition: { kind: 'threshold', op: '>', value: 75, clearValue: 60 },
+    },
+    {
+      id: 'demo-manhole-open',
+      name: '井盖开启 Manhole cover open',
+      severity: 'minor',
+      // Pole tilt stays within a few degrees; a lifted manhole cover tilts far more.
+      scope: { metric: 'Tilt' },
+      condition: { kind: 'duration', op: '>', value: 15, forS: 30 },
+    },
+  ];
+  for (const rule of rules)
+    await client.request('POST', '/v1/alarm-rules', rule).catch((err: unknown) => {
+      if (!hasCode(err, 'CS_ERR_RULE_DUPLICATE'))
+        console.error(`alarm rule ${rule.id}: ${errorMessage(err)}`);
+    });
+}

@@ -1,7 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { CitysenseError, errorMessage, type VideoSource } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
-import { type ConfigProblem, loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
+import {
+  type ConfigProblem,
+  loadConfig,
+  optionsOf,
+  parseArgs,
+  parseDuration,
+  renderHelp,
+  splitList,
+} from '../config-loader.ts';
 import {
   DeploymentClient,
   type DeploymentDetail,
@@ -9,6 +17,7 @@ import {
   type DeploymentSummary,
   SETTLED_STATES,
 } from '../deploy-client.ts';
+import { type FleetSnapshot, meanProgress, watchFleet } from '../fleet-progress.ts';
 import { HubClient } from '../hub-client.ts';
 import { adminTokenFrom } from './token.ts';
 
@@ -183,7 +192,7 @@ function requestOf(
     sources: specs.map((spec) => parseSource(spec, o.fps)),
     rollout: {
       canaryShare: o.canary,
-      gate: { minActiveShare: o.minActive, maxFailed: o.maxFailed, timeoutMs: parseDuration(o.gateTimeout) },
+      gate: { minActiveShare: o.minActive, maxFailed: o.maxFailed, timeoutMs: durationOption(o.gateTimeout) },
     },
   };
 }
@@ -248,38 +257,24 @@ async function deploy(client: DeploymentClient, request: DeploymentRequest, o: D
   return final.state === 'completed' ? 0 : 1;
 }
 
-/** How long the hub may be unreachable while watching before the command gives up. */
-const UNREACHABLE_GIVE_UP_MS = 60_000;
-
 /** Polls the deployment until it settles; undefined when interrupted. */
-async function watch(
+function watch(
   client: DeploymentClient,
   created: DeploymentDetail,
   o: DeployOptions,
   io: DeployIo,
 ): Promise<DeploymentDetail | undefined> {
-  const { signal, release } = stopSignal(io.signal);
-  const display = new ProgressDisplay(io.out, o.json);
-  let d: DeploymentDetail = created;
-  let unreachableSince: number | undefined;
-  try {
-    for (;;) {
-      display.show(d);
-      if (SETTLED_STATES.has(d.state)) return d;
-      if (!(await sleep(o.interval, signal))) return undefined;
-      try {
-        d = await client.get(created.id);
-        unreachableSince = undefined;
-      } catch (err) {
-        if (!(err instanceof CitysenseError) || err.code !== 'CS_ERR_HUB_UNREACHABLE') throw err;
-        unreachableSince ??= Date.now();
-        if (Date.now() - unreachableSince > UNREACHABLE_GIVE_UP_MS) throw err;
-      }
-    }
-  } finally {
-    display.end();
-    release();
-  }
+  return watchFleet({
+    initial: created,
+    fetch: () => client.get(created.id),
+    settled: (d) => SETTLED_STATES.has(d.state),
+    snapshot: snapshotOf,
+    order: STATE_ORDER,
+    intervalMs: o.interval,
+    out: io.out,
+    quiet: o.json,
+    signal: io.signal,
+  });
 }
 
 /** Node states in the order a rollout moves through them. */
@@ -296,85 +291,27 @@ const STATE_ORDER = [
   'superseded',
   'cancelled',
 ];
-const BAR_WIDTH = 24;
 
-/** Renders progress: a redrawn block with a bar per node state on a TTY, a line per change otherwise. */
-export class ProgressDisplay {
-  readonly #out: DeployIo['out'];
-  readonly #quiet: boolean;
-  #drawn = 0;
-  #lastLine = '';
-  #lastAt = 0;
-
-  constructor(out: DeployIo['out'], quiet: boolean) {
-    this.#out = out;
-    this.#quiet = quiet;
-  }
-
-  /** Shows the deployment's current state. */
-  show(d: DeploymentDetail): void {
-    if (this.#quiet) return;
-    if (this.#out.isTTY) {
-      const width = Math.max(40, (this.#out.columns ?? 100) - 1);
-      const lines = progressLines(d).map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l));
-      // Blank lines clear what a longer earlier drawing left below.
-      while (lines.length < this.#drawn) lines.push('');
-      const up = this.#drawn > 0 ? `\x1b[${this.#drawn}A` : '';
-      this.#out.write(`${up}${lines.map((l) => `\x1b[2K${l}\n`).join('')}`);
-      this.#drawn = lines.length;
-      return;
-    }
-    // Not a terminal (CI, a log file): one line when something changed, else one every 10 s.
-    const line = summaryLine(d);
-    const now = Date.now();
-    if (line === this.#lastLine && now - this.#lastAt < 10_000) return;
-    this.#out.write(`${new Date(now).toISOString()} ${line}\n`);
-    this.#lastLine = line;
-    this.#lastAt = now;
-  }
-
-  /** Leaves the last drawing in place. */
-  end(): void {
-    this.#drawn = 0;
-  }
-}
-
-/** The progress block: a header, then a bar per node state that has nodes. */
-export function progressLines(d: DeploymentDetail): string[] {
-  const total = Math.max(1, d.total);
-  const lines = [`${d.algorithmId} ${d.version}  ${d.id}  ${d.state}${d.reason ? ` — ${d.reason}` : ''}`];
-  for (const state of STATE_ORDER) {
-    const n = d.counts[state] ?? 0;
-    if (n === 0) continue;
-    const filled = Math.round((n / total) * BAR_WIDTH);
-    const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
-    lines.push(`  ${state.padEnd(12)} ${bar} ${String(n).padStart(5)}/${d.total}${extraOf(d, state)}`);
-  }
-  if (d.stats.nodesReporting > 0)
-    lines.push(
-      `  ${'inference'.padEnd(12)} ${d.stats.fps} fps over ${d.stats.nodesReporting} node(s), ` +
-        `p50 ${d.stats.inferP50Ms ?? '-'} ms, p95 ${d.stats.inferP95Ms ?? '-'} ms, ${d.stats.errors} error(s)`,
-    );
-  return lines;
-}
-
-/** One line: the state and the count per node state. */
-export function summaryLine(d: DeploymentDetail): string {
-  const parts = STATE_ORDER.flatMap((s) => {
-    const n = d.counts[s] ?? 0;
-    return n === 0 ? [] : [`${s} ${n}${extraOf(d, s)}`];
-  });
-  return `${d.id} ${d.state}: ${parts.join(', ')} of ${d.total}`;
-}
-
-/** Average download progress next to `downloading`. */
-function extraOf(d: DeploymentDetail, state: string): string {
-  if (state !== 'downloading') return '';
-  const progress = d.nodes.flatMap((n) =>
-    n.state === 'downloading' && n.progress !== null ? [n.progress] : [],
-  );
-  if (progress.length === 0) return '';
-  return ` (${Math.round((progress.reduce((a, b) => a + b, 0) / progress.length) * 100)} %)`;
+/** A deployment as the fleet progress display shows it. */
+function snapshotOf(d: DeploymentDetail): FleetSnapshot {
+  return {
+    id: d.id,
+    title: `${d.algorithmId} ${d.version}`,
+    state: d.state,
+    reason: d.reason,
+    total: d.total,
+    counts: d.counts,
+    downloadProgress: meanProgress(
+      d.nodes.flatMap((n) => (n.state === 'downloading' && n.progress !== null ? [n.progress] : [])),
+    ),
+    footer:
+      d.stats.nodesReporting > 0
+        ? [
+            `  ${'inference'.padEnd(12)} ${d.stats.fps} fps over ${d.stats.nodesReporting} node(s), ` +
+              `p50 ${d.stats.inferP50Ms ?? '-'} ms, p95 ${d.stats.inferP95Ms ?? '-'} ms, ${d.stats.errors} error(s)`,
+          ]
+        : [],
+  };
 }
 
 async function list(client: DeploymentClient, o: DeployOptions, io: DeployIo): Promise<number> {
@@ -417,50 +354,11 @@ function takeRepeated(
   return { values, rest, problems };
 }
 
-function splitList(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-/** `90s`, `10m`, `1h`, `500ms` in milliseconds. */
-function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-  if (!m?.[1] || !m[2]) throw usageError(`not a duration: ${text} (e.g. 90s, 10m)`);
-  return Number(m[1]) * unit[m[2] as keyof typeof unit];
-}
-
-/** Aborts on `external`, or on the first SIGINT/SIGTERM when none is given. */
-function stopSignal(external: AbortSignal | undefined): { signal: AbortSignal; release: () => void } {
-  if (external) return { signal: external, release: () => undefined };
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return {
-    signal: controller.signal,
-    release: () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    },
-  };
-}
-
-/** Waits `ms`; false when aborted first. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/** `90s`, `10m`, `1h`, `500ms` in milliseconds; a usage error otherwise. */
+function durationOption(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw usageError(`not a duration: ${text} (e.g. 90s, 10m)`);
+  return ms;
 }
 
 function usageError(message: string): CitysenseError {

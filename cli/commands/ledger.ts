@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { CitysenseError, errorMessage } from '@citysense/protocol';
+import { CitysenseError } from '@citysense/protocol';
 import { Type } from '@sinclair/typebox';
 import { loadConfig, optionsOf, parseArgs, renderHelp } from '../config-loader.ts';
 import { HubClient } from '../hub-client.ts';
@@ -224,25 +224,12 @@ async function importFile(file: string, o: LedgerOptions, token: string): Promis
 }
 
 async function postCsv(hub: string, token: string, body: string, rowOffset: number): Promise<ImportReport> {
-  const res = await fetch(`${hub.replace(/\/$/, '')}/v1/ledger/import?rowOffset=${rowOffset}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv; charset=utf-8' },
-    body,
-  }).catch((err: unknown) => {
-    throw new CitysenseError(
-      'CS_ERR_HUB_UNREACHABLE',
-      `cannot reach the hub at ${hub}: ${errorMessage(err)}`,
-      503,
-    );
-  });
-  const reply = (await res.json().catch(() => ({}))) as ImportReport & { code?: string; message?: string };
-  if (!res.ok)
-    throw new CitysenseError(
-      reply.code ?? `CS_ERR_HTTP_${res.status}`,
-      reply.message ?? `HTTP ${res.status}`,
-      res.status,
-    );
-  return reply;
+  const answer = await new HubClient(hub, token).send<ImportReport>(
+    'POST',
+    `/v1/ledger/import?rowOffset=${rowOffset}`,
+    { body, contentType: 'text/csv; charset=utf-8' },
+  );
+  return answer.body;
 }
 
 /** One progress line: a bar by bytes read, rows done, rows/s, refused so far. */

@@ -90,6 +90,16 @@ export const HubConfigSchema = Type.Object(
       default: 5000,
       description: 'how often deployments in canary are checked for an expired gate timeout',
     }),
+    otaMaxArtifactBytes: Type.Integer({
+      minimum: 1024,
+      default: 1_073_741_824,
+      description: 'largest OTA artifact (.csota) accepted for upload',
+    }),
+    otaCheckIntervalMs: Type.Integer({
+      minimum: 50,
+      default: 5000,
+      description: 'how often OTA campaigns in canary are checked for an expired gate timeout',
+    }),
     sip: Type.Object(
       {
         enabled: Type.Boolean({
@@ -211,6 +221,70 @@ export const HubConfigSchema = Type.Object(
         }),
       },
       { default: {}, additionalProperties: false, description: 'sensor ledger' },
+    ),
+    alarms: Type.Object(
+      {
+        webhookUrl: Type.Optional(
+          Type.String({
+            pattern: '^https?://',
+            description: 'every alarm transition is POSTed here (rules may add their own target)',
+          }),
+        ),
+        webhookSecret: Type.Optional(
+          Type.String({
+            minLength: 16,
+            description:
+              'HMAC-SHA256 key of the x-citysense-signature-256 header (default: generated into <dataDir>/alarm-webhook-secret)',
+          }),
+        ),
+        webhookBackoffMs: Type.Integer({
+          minimum: 10,
+          default: 1000,
+          description: 'first retry delay of a failed alarm webhook; doubles per attempt',
+        }),
+        webhookMaxBackoffMs: Type.Integer({
+          minimum: 10,
+          default: 300_000,
+          description: 'longest delay between alarm webhook attempts',
+        }),
+        webhookMaxAttempts: Type.Integer({
+          minimum: 1,
+          default: 20,
+          description: 'attempts before a notification is marked failed (the alarm itself stays)',
+        }),
+        webhookTimeoutMs: Type.Integer({ minimum: 100, default: 10_000, description: 'per-request timeout' }),
+        tickMs: Type.Integer({
+          minimum: 10,
+          default: 1000,
+          description: 'how often absence and duration rules are checked',
+        }),
+        flushMs: Type.Integer({
+          minimum: 1,
+          default: 250,
+          description: 'how often de-duplicated alarm repeats are written',
+        }),
+      },
+      { default: {}, additionalProperties: false, description: 'rules engine and tiered alarms' },
+    ),
+    console: Type.Object(
+      {
+        tileUrl: Type.Optional(
+          Type.String({
+            pattern: '^(https?://|/)',
+            description:
+              'XYZ basemap tiles for the web console map (Web Mercator), e.g. https://tiles.example.gov.cn/{z}/{x}/{y}.png; default: the bundled offline grid and district outlines',
+          }),
+        ),
+        tileAttribution: Type.Optional(
+          Type.String({ maxLength: 200, description: 'credit line shown under the tiles' }),
+        ),
+        distDir: Type.Optional(
+          Type.String({
+            description: 'built web console served at / (default: console/dist of this install)',
+          }),
+        ),
+      },
+      { default: {}, additionalProperties: false, description: 'web console served at /' },
     ),
     maintenanceIntervalMs: Type.Integer({
       minimum: 1000,

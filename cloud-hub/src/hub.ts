@@ -8,12 +8,17 @@ import {
   errorMessage,
   isSignatureAlgorithm,
   type Logger,
+  OPERATIONS_REVISION,
+  OTA_REVISION,
 } from '@citysense/protocol';
 import type { FastifyInstance } from 'fastify';
 import { type AdminToken, resolveAdminToken } from './admin-token.ts';
 import { LedgerAdmission } from './admission/ledger-admission.ts';
 import { RefusalLog } from './admission/refusal-log.ts';
 import { refusalRoutes } from './admission/routes.ts';
+import { AlarmService } from './alarms/alarm-service.ts';
+import { alarmRoutes } from './alarms/routes.ts';
+import { resolveAlarmWebhookSecret } from './alarms/webhook-secret.ts';
 import { AlgorithmCentre } from './algorithms/algorithm-centre.ts';
 import { algorithmRoutes } from './algorithms/routes.ts';
 import { AnalyticsStore } from './analytics/analytics-store.ts';
@@ -33,15 +38,22 @@ import { carrierRoutes } from './carriers/routes.ts';
 import { CatalogueService } from './catalogue/catalogue-service.ts';
 import { catalogueRoutes } from './catalogue/routes.ts';
 import type { HubConfig } from './config.ts';
+import { type LiveFeed, mountConsole } from './console/index.ts';
 import { DataDirLock } from './data-dir-lock.ts';
 import { DeploymentService } from './deployments/deployment-service.ts';
 import { deploymentRoutes } from './deployments/routes.ts';
 import { Counter, createHubMetrics, Gauge, type HubMetrics } from './http/metrics.ts';
 import { opsRoutes } from './http/ops-routes.ts';
-import { createHttpServer } from './http/server.ts';
+import { closeHttpServer, createHttpServer } from './http/server.ts';
 import { LedgerService } from './ledger/ledger-service.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { LedgerWebhook } from './ledger/webhook.ts';
+import { OperationService } from './operations/operation-service.ts';
+import { operationRoutes } from './operations/routes.ts';
+import { OtaArtifactService } from './ota/artifact-service.ts';
+import { CampaignService } from './ota/campaign-service.ts';
+import { registerOtaGauges } from './ota/metrics.ts';
+import { otaRoutes } from './ota/routes.ts';
 import { EnrollmentService } from './registry/enrollment.ts';
 import { NodeRegistry } from './registry/node-registry.ts';
 import { registryRoutes } from './registry/routes.ts';
@@ -88,11 +100,15 @@ export class Hub {
   #db: Database | undefined;
   #algorithms: AlgorithmCentre | undefined;
   #deployments: DeploymentService | undefined;
+  #operations: OperationService | undefined;
+  #otaArtifacts: OtaArtifactService | undefined;
+  #campaigns: CampaignService | undefined;
   #video: VideoService | undefined;
   #ledger: LedgerService | undefined;
   #ledgerWebhook: LedgerWebhook | undefined;
   #admission: LedgerAdmission | undefined;
   #refusals: RefusalLog | undefined;
+  #alarms: AlarmService | undefined;
   #lock: DataDirLock | undefined;
   #audit: AuditLog | undefined;
   #maintenance: StorageMaintenance | undefined;
@@ -101,6 +117,7 @@ export class Hub {
   #writer: BatchWriter | undefined;
   #host: SparkplugHost | undefined;
   #http: FastifyInstance | undefined;
+  #consoleFeed: LiveFeed | undefined;
   #endpoints: HubEndpoints | undefined;
   #starting: Promise<HubEndpoints> | undefined;
 
@@ -120,6 +137,16 @@ export class Hub {
   get video(): VideoService {
     if (!this.#video) throw new Error('hub is not started');
     return this.#video;
+  }
+
+  /** Origin of the HTTP-FLV relay for the console's Content-Security-Policy; none while media is off. */
+  #mediaOrigins(): string[] {
+    try {
+      return this.#video ? [new URL(this.#video.relay.flvUrl('live', 'console')).origin] : [];
+    } catch {
+      // CS_ERR_VIDEO_MEDIA_DISABLED: no relay, nothing to allow.
+      return [];
+    }
   }
 
   /** The sensor ledger, once started. */
@@ -244,6 +271,23 @@ export class Hub {
       ),
     );
     const analytics = new AnalyticsStore(db);
+    // Before the Sparkplug host: it evaluates rules on every ingested value.
+    const alarms = new AlarmService({
+      db,
+      metrics: this.metrics.registry,
+      hubId: c.hubId,
+      webhookUrl: c.alarms.webhookUrl,
+      webhookSecret: await resolveAlarmWebhookSecret(c.alarms.webhookSecret, c.dataDir),
+      webhookBackoffMs: c.alarms.webhookBackoffMs,
+      webhookMaxBackoffMs: c.alarms.webhookMaxBackoffMs,
+      webhookMaxAttempts: c.alarms.webhookMaxAttempts,
+      webhookTimeoutMs: c.alarms.webhookTimeoutMs,
+      tickMs: c.alarms.tickMs,
+      flushMs: c.alarms.flushMs,
+      logger: this.#log,
+    });
+    this.#alarms = alarms;
+    await alarms.start();
 
     let bus: MessageBus;
     if (c.mqttUrl) {
@@ -298,6 +342,7 @@ export class Hub {
       metrics: this.metrics,
       checkSeq: bus.mode === 'embedded',
       admission,
+      observer: alarms,
       logger: this.#log,
     });
     this.#host = host;
@@ -316,6 +361,39 @@ export class Hub {
       logger: this.#log,
     });
     await this.#deployments.start();
+    this.#operations = new OperationService({
+      db,
+      audit,
+      notify: (nodeId, revision) =>
+        host.sendNodeCommand(nodeId, [
+          { name: OPERATIONS_REVISION, datatype: DataType.Int64, value: revision },
+        ]),
+      logger: this.#log,
+    });
+    await this.#operations.start();
+    this.#otaArtifacts = new OtaArtifactService({
+      db,
+      artifactDir: c.artifactDir ?? join(c.dataDir, 'artifacts'),
+      maxArtifactBytes: c.otaMaxArtifactBytes,
+      // OTA artifacts are signed by the same trusted signers as algorithm packages.
+      trustedKeys: () => centre.signers.trustedKeys(),
+      logger: this.#log,
+    });
+    await this.#otaArtifacts.start();
+    this.#campaigns = new CampaignService({
+      db,
+      artifacts: this.#otaArtifacts,
+      registry,
+      trustedKeys: () => centre.signers.trustedKeys(),
+      // Sparkplug 3.0 §6.4.7: an NCMD tells the node to fetch its OTA document now.
+      notify: (nodeId, revision) =>
+        host.sendNodeCommand(nodeId, [{ name: OTA_REVISION, datatype: DataType.Int64, value: revision }]),
+      audit,
+      checkIntervalMs: c.otaCheckIntervalMs,
+      logger: this.#log,
+    });
+    await this.#campaigns.start();
+    registerOtaGauges(this.metrics.registry, this.#campaigns);
     const videoStore = new VideoStore(db);
     this.#video = new VideoService({
       store: videoStore,
@@ -333,8 +411,8 @@ export class Hub {
       adminToken: adminToken.token,
       logger: this.#log,
       version: HUB_VERSION,
-      authenticateNode: async (nodeId, password) =>
-        (await registry.isActive(nodeId)) && registry.authenticate(nodeId, password),
+      // verify() re-reads a cached credential after a few seconds: a box replaced through another replica is refused here too.
+      authenticateNode: (nodeId, password) => registry.verify(nodeId, password),
     });
     this.#http = http;
     const mqttPort = this.#broker?.port ?? c.mqttPort;
@@ -353,12 +431,15 @@ export class Hub {
       host,
       store,
       bus,
+      audit,
       publicMqttUrl: c.publicMqttUrl ?? null,
       mqttPort,
     });
     await telemetryRoutes(http, { store });
     await algorithmRoutes(http, { centre: this.#algorithms });
     await deploymentRoutes(http, { deployments: this.#deployments });
+    await operationRoutes(http, { operations: this.#operations });
+    await otaRoutes(http, { artifacts: this.#otaArtifacts, campaigns: this.#campaigns });
     await analyticsRoutes(http, { store: analytics });
     await videoRoutes(http, { service: this.#video, store: videoStore });
     await liveRoutes(http, { service: this.#video });
@@ -380,6 +461,21 @@ export class Hub {
     });
     await catalogue.start();
     await catalogueRoutes(http, { catalogue, audit });
+    await alarmRoutes(http, { alarms });
+    const deployments = this.#deployments;
+    this.#consoleFeed = await mountConsole(http, {
+      config: c.console,
+      hubId: c.hubId,
+      version: HUB_VERSION,
+      sources: {
+        nodes: async () => (await registry.list()).map((n) => ({ id: n.id, online: n.online })),
+        openAlarms: () => alarms.list({ state: 'open', limit: 10_000 }),
+        rollouts: () => deployments.list({ limit: 50 }),
+        readingsCommitted: () => this.metrics.readingsCommitted.get(),
+      },
+      logger: this.#log,
+      mediaOrigins: () => this.#mediaOrigins(),
+    });
     await http.listen({ host: c.httpHost, port: c.httpPort });
     this.#broker?.attachWebSocket(http.server);
     const address = http.server.address();
@@ -486,11 +582,17 @@ export class Hub {
   /** Stops in reverse order; idempotent; flushes what was accepted. */
   async stop(): Promise<void> {
     const steps: Array<[string, () => Promise<void> | undefined]> = [
-      ['http', () => this.#http?.close()],
+      // Live streams end first, so that closing HTTP only waits for ordinary requests.
+      ['console feed', () => this.#consoleFeed?.stop()],
+      ['http', () => (this.#http ? closeHttpServer(this.#http) : undefined)],
       ['deployments', () => this.#deployments?.stop()],
+      ['operations', () => this.#operations?.stop()],
+      ['ota campaigns', () => this.#campaigns?.stop()],
+      ['ota artifacts', () => this.#otaArtifacts?.stop()],
       ['video', () => this.#video?.stop()],
       ['sparkplug host', () => this.#host?.stop()],
       ['batch writer', () => this.#writer?.stop()],
+      ['alarms', () => this.#alarms?.stop()],
       ['ledger admission', () => this.#admission?.stop()],
       ['ledger refusals', () => this.#refusals?.stop()],
       ['ledger webhook', () => this.#ledgerWebhook?.stop()],
@@ -509,6 +611,7 @@ export class Hub {
       }
     }
     this.#http = undefined;
+    this.#consoleFeed = undefined;
     this.#host = undefined;
     this.#writer = undefined;
     this.#algorithms = undefined;
@@ -516,7 +619,11 @@ export class Hub {
     this.#ledgerWebhook = undefined;
     this.#admission = undefined;
     this.#refusals = undefined;
+    this.#alarms = undefined;
     this.#deployments = undefined;
+    this.#operations = undefined;
+    this.#campaigns = undefined;
+    this.#otaArtifacts = undefined;
     this.#broker = undefined;
     this.#external = undefined;
     this.#maintenance = undefined;

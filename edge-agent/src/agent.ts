@@ -1,14 +1,20 @@
 import { join } from 'node:path';
 import type { DeviceDescriptor } from '@citysense/device-drivers';
 import { componentLogger, errorMessage, type Logger, rootLogger } from '@citysense/protocol';
-import { type AgentConfig, type AgentConfigInput, resolveAgentConfig } from './config.ts';
-import { DriverHost, type DriverRegistry, type DriverStatus } from './driver-host.ts';
+import { type AgentConfig, type AgentConfigInput, type DriverConfig, resolveAgentConfig } from './config.ts';
+import { DRIVER_STATUS_FILE, DriverHost, type DriverRegistry, type DriverStatus } from './driver-host.ts';
+import type { DriverRegistryModule } from './driver-ipc.ts';
 import { builtinDrivers } from './drivers.ts';
 import { ensureIdentity } from './enrollment.ts';
 import { HealthMonitor } from './health.ts';
 import type { NodeIdentity } from './identity-store.ts';
 import type { InferenceRuntime, InferenceRuntimeStatus } from './inference/runtime.ts';
+import type { OtaUpdater, OtaUpdaterStatus } from './ota/updater.ts';
+import { startOta } from './ota/wiring.ts';
 import { TelemetryRecorder } from './recorder.ts';
+import { LogRing, tapLogger } from './remote/log-ring.ts';
+import type { RemoteOperations } from './remote/remote-operations.ts';
+import { startConfig, startRemoteOperations } from './remote/wiring.ts';
 import { Spool } from './spool/index.ts';
 import type { SpoolStats } from './spool/spool.ts';
 import { SparkplugUplink, type UplinkStatus } from './uplink/uplink.ts';
@@ -41,15 +47,22 @@ export interface AgentStatus {
   appendFailures: number;
   /** Assignments, model cache and per-source figures; null when inference is disabled or not started. */
   inference: InferenceRuntimeStatus | null;
+  /** Remote configuration version the node runs (null: its local configuration). */
+  configVersion: number | null;
+  /** Slots, trial and updates of the agent software and firmware; null when OTA is disabled. */
+  ota: OtaUpdaterStatus | null;
 }
 
 /** Things a host may swap (tests, plugins). */
 export interface AgentDependencies {
   /** Driver type → factory; defaults to the built-in drivers. */
   driverRegistry?: DriverRegistry | undefined;
+  /** Registry module that drivers with `isolation: 'process'` load in their child; defaults to the built-in drivers. */
+  processDriverRegistry?: DriverRegistryModule | undefined;
 }
 
 interface Running {
+  /** The configuration running now; a remote configuration replaces it. */
   config: Readonly<AgentConfig>;
   identity: NodeIdentity | null;
   spool: Spool | null;
@@ -57,12 +70,15 @@ interface Running {
   recorder: TelemetryRecorder | null;
   drivers: DriverHost | null;
   inference: InferenceRuntime | null;
+  remote: RemoteOperations | null;
+  ota: OtaUpdater | null;
   healthTimer: NodeJS.Timeout | null;
 }
 
 /**
  * The edge agent host. Starts its parts in order: identity (enrol when needed) →
- * spool → uplink → drivers → inference → health timer; stops them in reverse.
+ * spool → uplink → drivers → inference → remote operations → OTA → health timer;
+ * stops them in reverse.
  * Everything a driver or an algorithm produces goes through the spool, so nothing is
  * lost while the hub is away.
  */
@@ -72,14 +88,18 @@ export class Agent {
   readonly #parentLog: Logger;
   readonly #log: Logger;
   readonly #deps: AgentDependencies;
+  /** The agent's recent log records, for remote log tails. */
+  readonly #logs = new LogRing();
   #state: AgentState = 'stopped';
   #run: Running | null = null;
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
+  #restartReason: string | null = null;
+  #onRestart: Array<(reason: string) => void> = [];
 
   constructor(config: AgentConfig, logger?: Logger, deps: AgentDependencies = {}) {
     this.#config = config;
-    this.#parentLog = logger ?? rootLogger;
+    this.#parentLog = tapLogger(logger ?? rootLogger, this.#logs);
     this.#log = componentLogger('agent', this.#parentLog);
     this.#deps = deps;
   }
@@ -107,6 +127,23 @@ export class Agent {
     return this.#stopping;
   }
 
+  /**
+   * Resolves with the reason when a part (the OTA updater) needs the process to stop and
+   * start again: the host then calls `stop()` (spool flushed) and exits with
+   * OTA_RESTART_EXIT_CODE so that the supervisor starts the now active slot.
+   */
+  restartRequested(): Promise<string> {
+    const reason = this.#restartReason;
+    if (reason !== null) return Promise.resolve(reason);
+    return new Promise((resolve) => this.#onRestart.push(resolve));
+  }
+
+  #requestRestart(reason: string): void {
+    if (this.#restartReason !== null) return;
+    this.#restartReason = reason;
+    for (const resolve of this.#onRestart.splice(0)) resolve(reason);
+  }
+
   /** The node identity once started. */
   get identity(): NodeIdentity | null {
     return this.#run?.identity ?? null;
@@ -131,12 +168,17 @@ export class Agent {
       drivers: run?.drivers?.status() ?? [],
       appendFailures: run?.recorder?.appendFailures ?? 0,
       inference: run?.inference?.status() ?? null,
+      configVersion: run?.remote?.configVersion ?? null,
+      ota: run?.ota?.status() ?? null,
     };
   }
 
   async #start(signal: AbortSignal): Promise<void> {
     this.#state = 'starting';
-    const config = resolveAgentConfig(this.#config as unknown as AgentConfigInput);
+    const bootedAt = Date.now();
+    const local = resolveAgentConfig(this.#config as unknown as AgentConfigInput);
+    // A configuration pushed by the hub (persisted in the state dir) replaces the local drivers.
+    const { config, version: configVersion } = await startConfig(local, this.#log);
     const run: Running = {
       config,
       identity: null,
@@ -145,6 +187,8 @@ export class Agent {
       recorder: null,
       drivers: null,
       inference: null,
+      remote: null,
+      ota: null,
       healthTimer: null,
     };
     this.#run = run;
@@ -153,6 +197,7 @@ export class Agent {
         {
           ...config,
           executionProviders: config.inference.executionProviders,
+          hardwareModel: config.ota.hardwareModel,
           backoff: config.uplink.backoff,
           logger: componentLogger('enrollment', this.#parentLog),
         },
@@ -172,21 +217,14 @@ export class Agent {
       await spool.open();
       run.spool = spool;
 
-      const drivers = new DriverHost({
-        drivers: config.drivers,
-        registry: this.#deps.driverRegistry ?? builtinDrivers,
-        onReadings: (batch) => recorder.recordReadings(batch),
-        backoff: { initialMs: Math.max(config.uplink.backoff.initialMs, 1000), maxMs: 60_000 },
-        logger: componentLogger('driver-host', this.#parentLog),
-        driverLogger: this.#parentLog,
-      });
       const recorder = new TelemetryRecorder({
         sink: spool,
         metricType: (device, metric) =>
-          drivers.metricType(device, metric) ?? run.inference?.metricType(device, metric),
+          run.drivers?.metricType(device, metric) ?? run.inference?.metricType(device, metric),
         logger: componentLogger('recorder', this.#parentLog),
       });
       run.recorder = recorder;
+      const drivers = this.#driverHost(config, recorder);
       const inference = await this.#createInference(config, run.identity, recorder);
 
       const uplink = new SparkplugUplink({
@@ -197,7 +235,7 @@ export class Agent {
         ackTimeoutMs: config.uplink.ackTimeoutMs,
         backoff: config.uplink.backoff,
         agentVersion: AGENT_VERSION,
-        devices: () => birthDevices(drivers.devices(), run.inference?.devices() ?? []),
+        devices: () => birthDevices(run.drivers?.devices() ?? [], run.inference?.devices() ?? []),
         logger: componentLogger('uplink', this.#parentLog),
       });
       run.uplink = uplink;
@@ -224,6 +262,25 @@ export class Agent {
         }
       }
 
+      run.remote = await startRemoteOperations({
+        run,
+        identity: run.identity,
+        uplink,
+        registry: this.#deps.driverRegistry ?? builtinDrivers,
+        logs: this.#logs,
+        configVersion,
+        replaceDrivers: (next) => this.#replaceDrivers(run, next),
+        logger: componentLogger('remote', this.#parentLog),
+      });
+      run.ota = await startOta({
+        config,
+        identity: run.identity,
+        uplink,
+        drivers: () => run.drivers?.status() ?? [],
+        bootedAt,
+        requestRestart: (reason) => this.#requestRestart(reason),
+        logger: componentLogger('ota', this.#parentLog),
+      });
       run.healthTimer = this.#startHealth(run, spool, uplink);
       this.#state = 'running';
       this.#log.info({ nodeId: run.identity.nodeId, drivers: config.drivers.length }, 'agent running');
@@ -233,6 +290,34 @@ export class Agent {
       this.#state = 'stopped';
       throw err;
     }
+  }
+
+  #driverHost(config: Readonly<AgentConfig>, recorder: TelemetryRecorder): DriverHost {
+    return new DriverHost({
+      drivers: config.drivers,
+      registry: this.#deps.driverRegistry ?? builtinDrivers,
+      processRegistry: this.#deps.processDriverRegistry,
+      statusFile: join(config.stateDir, DRIVER_STATUS_FILE),
+      onReadings: (batch) => recorder.recordReadings(batch),
+      backoff: { initialMs: Math.max(config.uplink.backoff.initialMs, 1000), maxMs: 60_000 },
+      logger: componentLogger('driver-host', this.#parentLog),
+      driverLogger: this.#parentLog,
+    });
+  }
+
+  /** Stops every driver and starts `drivers` instead (remote configuration); births then list the new devices. */
+  async #replaceDrivers(run: Running, drivers: readonly DriverConfig[]): Promise<void> {
+    const config = resolveAgentConfig({ ...run.config, drivers: structuredClone([...drivers]) });
+    const old = run.drivers;
+    run.drivers = null;
+    await old?.stop();
+    await run.recorder?.flush();
+    if (!run.recorder || this.#state !== 'running') return;
+    const host = this.#driverHost(config, run.recorder);
+    run.config = config;
+    run.drivers = host;
+    await host.start();
+    run.uplink?.requestRebirth();
   }
 
   /** The inference runtime when enabled; loaded lazily so that ONNX Runtime is only loaded on nodes that use it. */
@@ -289,6 +374,8 @@ export class Agent {
     if (run.healthTimer) clearInterval(run.healthTimer);
     run.healthTimer = null;
     const steps: Array<[string, () => Promise<void>]> = [
+      ['ota', async () => run.ota?.stop()],
+      ['remote operations', async () => run.remote?.stop()],
       ['inference', async () => run.inference?.stop()],
       ['drivers', async () => run.drivers?.stop()],
       ['recorder', async () => run.recorder?.flush()],

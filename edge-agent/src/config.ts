@@ -1,39 +1,14 @@
-import { AlertRuleSchema, CitysenseError, VideoSourceSchema } from '@citysense/protocol';
+import { AlertRuleSchema, CitysenseError, DriverConfigSchema, VideoSourceSchema } from '@citysense/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
 const MiB = 1024 * 1024;
 
-/** Driver types the agent can host; each maps to one factory in the driver registry. */
-export const DRIVER_TYPES = [
-  'gb28181',
-  'lamp-pole-sim',
-  'load-generator',
-  'modbus',
-  'mqtt-sensors',
-  'onvif',
-  'opcua',
-  'video-quality',
-] as const;
+// Driver entries are part of the remote-configuration wire contract, so their schema lives in protocol.
+export { DRIVER_TYPES } from '@citysense/protocol';
 
-/** One driver instance to run. */
-export const DriverConfig = Type.Object(
-  {
-    type: Type.Union(
-      DRIVER_TYPES.map((t) => Type.Literal(t)),
-      { description: 'Driver type, one of the registry keys' },
-    ),
-    id: Type.String({
-      pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$',
-      description: 'Driver instance id, unique in the agent',
-    }),
-    options: Type.Record(Type.String(), Type.Unknown(), {
-      default: {},
-      description: 'Passed to the driver factory',
-    }),
-  },
-  { additionalProperties: false },
-);
+/** One driver instance to run (the schema the hub validates remote configurations against). */
+export const DriverConfig = DriverConfigSchema;
 /** One driver instance to run. */
 export type DriverConfig = Static<typeof DriverConfig>;
 
@@ -138,6 +113,55 @@ export const AgentConfig = Type.Object(
           description:
             'ONNX Runtime execution providers in preference order (cpu, cuda, …); reported at enrolment',
         }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    ota: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: true,
+          description:
+            'Install the agent and firmware updates the hub assigns (A/B slots, health check, rollback)',
+        }),
+        pollIntervalMs: Type.Integer({
+          minimum: 100,
+          default: 60_000,
+          description: 'How often to ask the hub for OTA updates; an NCMD or a reconnect asks at once',
+        }),
+        maxBoots: Type.Integer({
+          minimum: 1,
+          maximum: 20,
+          default: 3,
+          description:
+            'Boots a new version may take without passing its health check before it is rolled back',
+        }),
+        hardwareModel: Type.Optional(
+          Type.String({
+            minLength: 1,
+            maxLength: 64,
+            description: "Gateway hardware model, matched against an artifact's hardware list",
+          }),
+        ),
+        firmwareVersion: Type.String({
+          default: '0.0.0',
+          description: 'Version of the firmware the gateway shipped with (before any OTA)',
+        }),
+        bootloaderCommand: Type.Optional(
+          Type.Array(Type.String({ minLength: 1 }), {
+            minItems: 1,
+            description:
+              'Real hardware: command run as <command…> activate|rollback|confirm <slot> <slot dir> to switch the firmware slot',
+          }),
+        ),
+        supervised: Type.Boolean({
+          default: false,
+          description: 'Set by `citysense agent --supervise` for the agent it runs; agent updates need it',
+        }),
+        slot: Type.Optional(
+          Type.Union([Type.Literal('a'), Type.Literal('b'), Type.Literal('factory')], {
+            description: 'Set by the supervisor: the agent slot this process runs from',
+          }),
+        ),
       },
       { default: {}, additionalProperties: false },
     ),

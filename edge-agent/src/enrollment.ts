@@ -55,6 +55,10 @@ const ADVICE: Record<string, string> = {
     'this enrolment token has expired: ask the hub operator for a new token and start the agent with it',
   CS_ERR_TOKEN_UNKNOWN:
     'the hub does not know this enrolment token: check that it was copied completely and that hubUrl points at the hub that issued it',
+  CS_ERR_TOKEN_NODE_MISMATCH:
+    'this replacement token was issued for another node: ask for a replacement token for the node this box replaces (citysense token replace <nodeId>)',
+  CS_ERR_NODE_UNKNOWN:
+    'the node this replacement token was issued for is no longer active (deregistered): ask the hub operator for a new enrolment token instead',
 };
 
 /** Milliseconds one enrolment HTTP request may take before it counts as a network failure. */
@@ -191,6 +195,8 @@ export interface EnsureIdentityOptions {
   poleId?: string | undefined;
   /** Inference backends to report in the hardware facts. */
   executionProviders?: string[] | undefined;
+  /** Gateway hardware model to report (OTA campaigns match artifacts against it). */
+  hardwareModel?: string | undefined;
   backoff: BackoffOptions;
   logger?: Logger | undefined;
 }
@@ -204,7 +210,11 @@ export async function ensureIdentity(o: EnsureIdentityOptions, signal: AbortSign
   const store = new IdentityStore(o.stateDir);
   const existing = await store.load();
   if (existing) {
-    if (o.token) log.info({ nodeId: existing.nodeId }, 'already enrolled: the configured token is ignored');
+    if (o.token)
+      log.info(
+        { nodeId: existing.nodeId, stateDir: o.stateDir },
+        'already enrolled: the configured token is ignored (a box taking over another node with a replacement token needs an empty state dir)',
+      );
     if (existing.hubUrl !== o.hubUrl) {
       log.warn(
         { stored: existing.hubUrl, configured: o.hubUrl },
@@ -227,7 +237,7 @@ export async function ensureIdentity(o: EnsureIdentityOptions, signal: AbortSign
     publicKey: keys.publicKey,
     signature: signEd25519(keys.privateKey, `${o.token}\n${keys.publicKey}`),
     agentVersion: AGENT_VERSION,
-    hardware: await collectHardware(o.stateDir, o.executionProviders),
+    hardware: await collectHardware(o.stateDir, o.executionProviders, o.hardwareModel),
     name: o.name,
     location: o.location,
     poleId: o.poleId,

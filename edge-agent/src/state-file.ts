@@ -1,44 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// One write-then-rename for every state file of the node (identity, spool, cache, OTA slots).
+import { writeFileAtomic as writeAtomic } from '@citysense/firmware-ota';
+
+export { readFileIfExists } from '@citysense/firmware-ota';
 
 /**
- * Writes `data` to `path` atomically: a temp file in the same directory is written,
- * fsynced and renamed over the target, then the directory is fsynced, so a power cut
- * on the pole leaves either the old or the new file, never a torn one.
+ * Writes a node state file atomically (see firmware-ota's `writeFileAtomic`), owner-only
+ * by default: the identity and credentials live among these files.
  */
-export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tmp, 'w', mode);
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } finally {
-    await dirHandle.close();
-  }
-}
-
-/** Reads a UTF-8 file, or null when it does not exist. */
-export async function readFileIfExists(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+export function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  return writeAtomic(path, data, mode);
 }

@@ -7,6 +7,7 @@ export * from './gb28181-id.ts';
 export * from './log.ts';
 export * from './node-hardware.ts';
 export * from './node-id.ts';
+export * from './operations.ts';
 export * from './ota.ts';
 export * from './signing.ts';
 export * from './sparkplug/index.ts';

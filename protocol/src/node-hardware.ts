@@ -11,4 +11,6 @@ export interface NodeHardware {
   diskBytes: number;
   /** Inference backends this box can run (ONNX Runtime execution providers). */
   executionProviders: string[];
+  /** Gateway hardware model (e.g. `LPG-3`), matched against an OTA manifest's `hardware`; optional. */
+  model?: string;
 }

@@ -1,19 +1,20 @@
-import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
 import { PACKAGE_EXTENSION } from '@citysense/algorithms';
-import {
-  CitysenseError,
-  errorMessage,
-  SIGNATURE_ALGORITHMS,
-  type SignatureAlgorithm,
-} from '@citysense/protocol';
-import multipart from '@fastify/multipart';
+import { CitysenseError, SIGNATURE_ALGORITHMS, type SignatureAlgorithm } from '@citysense/protocol';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Role } from '../auth/roles.ts';
+import {
+  acceptFileUploads,
+  FILE_UPLOAD_BODY,
+  refuseDeclaredOver,
+  type UploadTexts,
+  uploadSource,
+} from '../http/file-upload.ts';
+import { sendRangedFile } from '../http/ranged-file.ts';
 import type { AlgorithmCentre } from './algorithm-centre.ts';
 import type { ApplicationState } from './authorisation.ts';
-import { parseByteRange } from './byte-range.ts';
 import { TRANSITIONS, type TransitionAction, VERSION_STATES } from './catalogue.ts';
+import { openToRoles } from './open-to-roles.ts';
 import { packageTooLarge } from './package-artifacts.ts';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -165,10 +166,6 @@ const TAG_ALGORITHMS = 'algorithm centre';
 const TAG_AUTHORISATION = 'algorithm authorisation';
 /** Nodes as well as the admin: OpenAPI `security` of routes with `config.auth: 'admin-or-node'`. */
 const ADMIN_OR_NODE: Array<Record<string, string[]>> = [{ admin: [] }, { node: [] }];
-/** Headers and boundaries a multipart upload adds around the file. */
-const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
-/** Marks a body in a content type the upload does not take. */
-const UNSUPPORTED_BODY = Symbol('unsupported upload body');
 
 /** Dependencies of the algorithm centre routes. */
 export interface AlgorithmRouteDeps {
@@ -178,12 +175,19 @@ export interface AlgorithmRouteDeps {
 /** The algorithm centre API: signers, packages, lifecycle, authorisation, node downloads. */
 export async function algorithmRoutes(app: FastifyInstance, deps: AlgorithmRouteDeps): Promise<void> {
   const { centre } = deps;
-  signerRoutes(app, centre);
-  await app.register(async (scope) => uploadRoute(scope, centre));
-  catalogueRoutes(app, centre);
-  downloadRoutes(app, centre);
-  authorisationRoutes(app, centre);
+  await app.register(async (scope) => {
+    // Algorithm-centre admins run the centre from the console; nodes keep their own routes.
+    openToRoles(scope, CENTRE_ROLES);
+    signerRoutes(scope, centre);
+    await scope.register(async (upload) => uploadRoute(upload, centre));
+    catalogueRoutes(scope, centre);
+    downloadRoutes(scope, centre);
+    authorisationRoutes(scope, centre);
+  });
 }
+
+/** Who runs the algorithm centre besides the admin token. */
+export const CENTRE_ROLES: readonly Role[] = ['algorithm-admin', 'platform-admin'];
 
 function signerRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
   app.post<{ Body: Static<typeof SignerBody> }>(
@@ -236,6 +240,8 @@ function signerRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
   app.get(
     '/v1/algorithm-signers/centre/key',
     {
+      // The private key stays with the admin token and platform admins.
+      config: { auth: 'admin' },
       schema: {
         tags: [TAG_ALGORITHMS],
         summary: 'Export the centre signing key (admin only) to pack packages on a workstation',
@@ -262,14 +268,7 @@ function signerRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
 
 async function uploadRoute(scope: FastifyInstance, centre: AlgorithmCentre): Promise<void> {
   // This scope takes the package as a stream: no JSON or text parsing of a 512 MiB body.
-  scope.removeAllContentTypeParsers();
-  scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-  scope.addContentTypeParser('*', (_request, _payload, done) => done(null, UNSUPPORTED_BODY));
-  await scope.register(multipart, {
-    // One byte over the limit is enough to know the file is too large; busboy drops the rest.
-    limits: { fileSize: centre.maxPackageBytes + 1, files: 1, fields: 20, parts: 25 },
-    throwFileSizeLimit: false,
-  });
+  await acceptFileUploads(scope, centre.maxPackageBytes);
   scope.post(
     '/v1/algorithms/packages',
     {
@@ -281,74 +280,26 @@ async function uploadRoute(scope: FastifyInstance, centre: AlgorithmCentre): Pro
           'application/octet-stream") or as `multipart/form-data` with the file in field `file`. The ' +
           'package must be signed by a trusted signer (GET /v1/algorithm-signers). 201: new version; 200: ' +
           'this exact package was already uploaded.',
-        body: {
-          content: {
-            'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
-            'multipart/form-data': {
-              schema: {
-                type: 'object',
-                required: ['file'],
-                properties: { file: { type: 'string', format: 'binary' } },
-              },
-            },
-          },
-        },
+        body: FILE_UPLOAD_BODY,
         response: { 200: VersionSummary, 201: VersionSummary, 403: err, 413: err, 415: err, ...errors },
       },
       // The body is a stream; the package opener checks everything in it.
       validatorCompiler: () => () => true,
-      onRequest: async (request) => {
-        const declared = Number(request.headers['content-length']);
-        const overhead = request.headers['content-type']?.startsWith('multipart/')
-          ? MULTIPART_OVERHEAD_BYTES
-          : 0;
-        if (declared > centre.maxPackageBytes + overhead) throw packageTooLarge(centre.maxPackageBytes);
-      },
+      onRequest: refuseDeclaredOver(() => centre.maxPackageBytes, packageTooLarge),
     },
     async (request, reply) => {
-      const result = await centre.upload(await uploadSource(request), 'admin');
+      const result = await centre.upload(await uploadSource(request, UPLOAD_TEXTS), 'admin');
       return reply.status(result.created ? 201 : 200).send(result.version);
     },
   );
 }
 
-/** The package bytes of an upload request, raw or the `file` field of a form. */
-async function uploadSource(request: FastifyRequest): Promise<Readable> {
-  if (request.isMultipart()) {
-    let part: Awaited<ReturnType<FastifyRequest['file']>>;
-    try {
-      part = await request.file();
-    } catch (err) {
-      throw new CitysenseError(
-        'CS_ERR_ALGO_UPLOAD_INVALID',
-        `malformed multipart body: ${errorMessage(err)}`,
-        400,
-      );
-    }
-    if (!part)
-      throw new CitysenseError(
-        'CS_ERR_ALGO_UPLOAD_INVALID',
-        'the form has no file: send the package in a field named "file"',
-        400,
-      );
-    if (part.fieldname !== 'file') {
-      part.file.resume();
-      throw new CitysenseError(
-        'CS_ERR_ALGO_UPLOAD_INVALID',
-        `the package must be in the form field "file", not "${part.fieldname}"`,
-        400,
-      );
-    }
-    return part.file;
-  }
-  if (request.body instanceof Readable) return request.body;
-  throw new CitysenseError(
-    'CS_ERR_ALGO_UPLOAD_TYPE',
-    `cannot take a package as ${request.headers['content-type'] ?? 'a body without content type'}: ` +
-      'send application/octet-stream, or multipart/form-data with the file in field "file"',
-    415,
-  );
-}
+const UPLOAD_TEXTS: UploadTexts = {
+  noun: 'package',
+  hint: 'the package',
+  invalidCode: 'CS_ERR_ALGO_UPLOAD_INVALID',
+  typeCode: 'CS_ERR_ALGO_UPLOAD_TYPE',
+};
 
 function catalogueRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
   app.get(
@@ -480,37 +431,26 @@ function downloadRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
           403,
         );
       const summary = await centre.downloadable(principal, id, version);
-      const size = await centre.artifacts.size(summary.sha256);
-      const etag = `"${summary.sha256}"`;
-      reply
-        .header('accept-ranges', 'bytes')
-        .header('etag', etag)
-        .header('cache-control', 'private, no-cache')
-        .header('content-disposition', `attachment; filename="${id}-${version}${PACKAGE_EXTENSION}"`);
-      if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
-      const ifRange = request.headers['if-range'];
-      const range =
-        ifRange === undefined || ifRange === etag ? parseByteRange(request.headers.range, size) : null;
-      if (range === 'unsatisfiable')
-        return reply
-          .status(416)
-          .header('content-range', `bytes */${size}`)
-          .send({ code: 'CS_ERR_ALGO_RANGE', message: `the range is outside the ${size}-byte package` });
-      const { start, end } = range ?? { start: 0, end: size - 1 };
-      if (range) reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`);
-      reply.header('content-type', 'application/octet-stream').header('content-length', end - start + 1);
-      request.log.info(
-        {
-          algorithm: id,
-          version,
-          by: principal.kind === 'node' ? principal.nodeId : 'admin',
-          from: start,
-          bytes: end - start + 1,
-        },
-        'algorithm package download',
-      );
-      if (request.method === 'HEAD' || size === 0) return reply.send();
-      return reply.send(createReadStream(centre.artifacts.pathOf(summary.sha256), { start, end }));
+      const sent = sendRangedFile(request, reply, {
+        path: centre.artifacts.pathOf(summary.sha256),
+        size: await centre.artifacts.size(summary.sha256),
+        sha256: summary.sha256,
+        filename: `${id}-${version}${PACKAGE_EXTENSION}`,
+        rangeErrorCode: 'CS_ERR_ALGO_RANGE',
+        noun: 'package',
+      });
+      if (sent.span)
+        request.log.info(
+          {
+            algorithm: id,
+            version,
+            by: principal.kind === 'node' ? principal.nodeId : 'admin',
+            from: sent.span.start,
+            bytes: sent.span.bytes,
+          },
+          'algorithm package download',
+        );
+      return sent.reply;
     },
   });
 
@@ -552,15 +492,6 @@ function downloadRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {
       };
     },
   );
-}
-
-/** `If-None-Match` holds `etag` or `*` (RFC 9110 §13.1.2). */
-function etagMatches(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  return header
-    .split(',')
-    .map((t) => t.trim().replace(/^W\//, ''))
-    .some((t) => t === '*' || t === etag);
 }
 
 function authorisationRoutes(app: FastifyInstance, centre: AlgorithmCentre): void {

@@ -1,5 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { openToRoles } from '../algorithms/open-to-roles.ts';
+import type { Role } from '../auth/roles.ts';
 import { BucketSchema, resolveRange, TimeRangeQuery } from '../telemetry/query-params.ts';
 import type { AnalyticsStore } from './analytics-store.ts';
 
@@ -80,6 +82,17 @@ const CountSchema = Type.Object({
 
 /** Video analytics reads: detections by node, source, class and time, and counts per bucket. */
 export async function analyticsRoutes(app: FastifyInstance, deps: { store: AnalyticsStore }): Promise<void> {
+  await app.register(async (scope) => {
+    // Field engineers and algorithm admins read what the edge algorithms see.
+    openToRoles(scope, ANALYTICS_ROLES);
+    analyticsRoutesIn(scope, deps);
+  });
+}
+
+/** Who reads detections and alerts besides the admin token. */
+const ANALYTICS_ROLES: readonly Role[] = ['field-engineer', 'algorithm-admin', 'platform-admin'];
+
+function analyticsRoutesIn(app: FastifyInstance, deps: { store: AnalyticsStore }): void {
   app.get<{ Querystring: Static<typeof DetectionFilter> }>(
     '/v1/analytics/detections',
     {

@@ -71,6 +71,8 @@ export interface AuditQuery {
   target?: string | undefined;
   targetType?: string | undefined;
   outcome?: AuditOutcome | undefined;
+  /** Only entries whose actor is of this agency. */
+  agencyId?: string | undefined;
   /** Entries with an id above this one (the `next` of the previous page). */
   after?: number | undefined;
   limit?: number | undefined;
@@ -283,6 +285,7 @@ export class AuditLog {
     if (q.target) add((n) => `target_id = ${n}`, q.target);
     if (q.targetType) add((n) => `target_type = ${n}`, q.targetType);
     if (q.outcome) add((n) => `outcome = ${n}`, q.outcome);
+    if (q.agencyId) add((n) => `agency_id = ${n}`, q.agencyId);
     if (q.after !== undefined) add((n) => `id > ${n}`, q.after);
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000);
     params.push(limit + 1);

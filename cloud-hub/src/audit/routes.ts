@@ -1,6 +1,7 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { requireRole } from '../auth/access.ts';
+import { can, requireRole } from '../auth/access.ts';
+import type { Role } from '../auth/roles.ts';
 import type { AuditLog } from './audit-log.ts';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -53,7 +54,14 @@ export interface AuditRouteDeps {
   audit: AuditLog;
 }
 
-/** `GET /v1/audit`: the audit trail, filtered and paged (platform-admin). */
+/**
+ * Who reads the audit trail: platform admins all of it; agency operators and field
+ * engineers the entries of their own agency's people (what they and their colleagues
+ * did, e.g. an alarm acknowledgement), never other agencies' or the platform's.
+ */
+const AUDIT_READERS: readonly Role[] = ['platform-admin', 'agency-operator', 'field-engineer'];
+
+/** `GET /v1/audit`: the audit trail, filtered and paged (platform-admin; others: their agency's). */
 export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): Promise<void> {
   app.get<{ Querystring: Static<typeof AuditQuerySchema> }>(
     '/v1/audit',
@@ -61,7 +69,8 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
       config: { auth: 'user' },
       schema: {
         tags: ['audit'],
-        summary: 'Audit trail: writes, logins and refused accesses, oldest first; page with ?after=<next>',
+        summary:
+          "Audit trail: writes, logins and refused accesses, oldest first; page with ?after=<next> (agency operators and field engineers: their agency's actors only)",
         security: [{ admin: [] }, { user: [] }],
         querystring: AuditQuerySchema,
         response: {
@@ -73,10 +82,12 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditRouteDeps): P
       },
     },
     async (request) => {
-      requireRole(request, 'platform-admin');
+      const who = requireRole(request, AUDIT_READERS);
       const q = request.query;
+      const agencyId = who.kind === 'user' && !can(who, 'platform-admin') ? who.agencyId : undefined;
       return deps.audit.query({
         ...q,
+        agencyId,
         since: q.since ? new Date(q.since) : undefined,
         until: q.until ? new Date(q.until) : undefined,
       });

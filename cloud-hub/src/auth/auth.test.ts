@@ -261,7 +261,7 @@ describe('people, agencies, roles and login', () => {
       ],
       ['POST', '/v1/agencies', { id: 'rogue', name: 'Rogue' }],
       ['PUT', '/v1/agencies/haidian', { name: 'Mine now', kind: 'platform' }],
-      ['GET', '/v1/audit'],
+      ['GET', '/v1/alarm-webhooks'],
       ['GET', '/v1/nodes'],
     ];
     for (const [method, path, body] of refusals) {
@@ -279,7 +279,7 @@ describe('people, agencies, roles and login', () => {
       ['POST /v1/users', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
       ['POST /v1/agencies', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
       ['PUT /v1/agencies/:agency', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
-      ['GET /v1/audit', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
+      ['GET /v1/alarm-webhooks', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
       ['GET /v1/nodes', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
       ['GET /v1/users/:id', 'refused', 'CS_ERR_AUTH_FORBIDDEN'],
     ]);

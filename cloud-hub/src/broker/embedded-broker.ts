@@ -9,12 +9,14 @@ import type { HubMetrics } from '../http/metrics.ts';
 import { nodeMayPublish, nodeMaySubscribe } from './acl.ts';
 import type { MessageBus, MessageHandler, PublishOptions } from './message-bus.ts';
 
-/** Who a connected MQTT client is. */
-type Principal = { kind: 'node'; nodeId: string } | { kind: 'hub' };
+/** Who a connected MQTT client is; a node session remembers the hash of the credential it used. */
+type Principal = { kind: 'node'; nodeId: string; passwordHash: string } | { kind: 'hub' };
 
 /** Checks node credentials; implemented by the node registry. */
 export interface CredentialCheck {
   authenticate(nodeId: string, password: string): boolean;
+  /** True while `passwordHash` is the node's current credential (false after deregistration or box replacement). */
+  isCurrent(nodeId: string, passwordHash: string): boolean;
 }
 
 /** Options of the embedded broker. */
@@ -48,7 +50,8 @@ export class EmbeddedBroker implements MessageBus {
   readonly #options: EmbeddedBrokerOptions;
   readonly #log: Logger;
   readonly #principals = new WeakMap<Client, Principal>();
-  readonly #nodeClients = new Map<string, Client>();
+  /** node id → its live sessions (usually one; two while a box replacement takes over). */
+  readonly #nodeClients = new Map<string, Set<Client>>();
   #aedes: Aedes | undefined;
   #tcp: Server | undefined;
   #wss: WebSocketServer | undefined;
@@ -121,12 +124,29 @@ export class EmbeddedBroker implements MessageBus {
     });
     aedes.on('clientReady', (client) => {
       const p = this.#principals.get(client);
-      if (p?.kind === 'node') this.#nodeClients.set(p.nodeId, client);
+      if (p?.kind !== 'node') return;
+      // The credential may have been revoked between CONNECT and now (box replaced, node deregistered).
+      if (!this.#options.credentials.isCurrent(p.nodeId, p.passwordHash)) {
+        this.#log.info(
+          { node: p.nodeId },
+          'closing an MQTT session whose credential was revoked while connecting',
+        );
+        client.close();
+        return;
+      }
+      let sessions = this.#nodeClients.get(p.nodeId);
+      if (!sessions) {
+        sessions = new Set();
+        this.#nodeClients.set(p.nodeId, sessions);
+      }
+      sessions.add(client);
     });
     aedes.on('clientDisconnect', (client) => {
       const p = this.#principals.get(client);
-      if (p?.kind === 'node' && this.#nodeClients.get(p.nodeId) === client)
-        this.#nodeClients.delete(p.nodeId);
+      if (p?.kind !== 'node') return;
+      const sessions = this.#nodeClients.get(p.nodeId);
+      sessions?.delete(client);
+      if (sessions?.size === 0) this.#nodeClients.delete(p.nodeId);
     });
     aedes.on('clientError', (client, err) =>
       this.#log.debug({ clientId: client.id, err: err.message }, 'client error'),
@@ -217,10 +237,20 @@ export class EmbeddedBroker implements MessageBus {
     return this.#aedes?.connectedClients ?? 0;
   }
 
+  /**
+   * Closes every session of `nodeId` opened with a credential that is no longer
+   * current: all of them after deregistration, the old box's after a box
+   * replacement (the new box's session, opened with the new credential, stays).
+   */
   disconnectNode(nodeId: string): void {
-    const client = this.#nodeClients.get(nodeId);
-    if (client) {
-      this.#log.info({ node: nodeId }, 'closing the MQTT session of a deregistered node');
+    for (const client of this.#nodeClients.get(nodeId) ?? []) {
+      const p = this.#principals.get(client);
+      if (p?.kind === 'node' && this.#options.credentials.isCurrent(nodeId, p.passwordHash)) continue;
+      this.#log.info(
+        { node: nodeId, clientId: client.id },
+        'closing an MQTT session with a revoked credential',
+      );
+      this.#nodeClients.get(nodeId)?.delete(client);
       client.close();
     }
   }
@@ -241,7 +271,7 @@ export class EmbeddedBroker implements MessageBus {
       return;
     }
     if (username && this.#options.credentials.authenticate(username, secret)) {
-      this.#principals.set(client, { kind: 'node', nodeId: username });
+      this.#principals.set(client, { kind: 'node', nodeId: username, passwordHash: sha256Hex(secret) });
       done(null, true);
       return;
     }

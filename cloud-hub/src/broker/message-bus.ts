@@ -25,6 +25,10 @@ export interface MessageBus {
   publish(topic: string, payload: Uint8Array | string, options?: PublishOptions): Promise<void>;
   /** Connected MQTT clients (embedded) or 1/0 for the hub's own link (external). */
   connectedClients(): number;
-  /** Forcibly closes a node's session (deregistration); no-op on an external broker. */
+  /**
+   * Closes a node's MQTT sessions opened with a credential that is no longer valid
+   * (deregistration, box replacement). No-op on an external broker, which owns node
+   * sessions and credentials: see cloud-hub/src/registry/README.md "External broker".
+   */
   disconnectNode(nodeId: string): void;
 }

@@ -5,53 +5,36 @@ import {
   type AssignmentsDocument,
   CitysenseError,
   componentLogger,
-  errorMessage,
   type InferenceStats,
   type Logger,
   type VideoSource,
 } from '@citysense/protocol';
 import type { AlgorithmCentre } from '../algorithms/algorithm-centre.ts';
 import type { NodeRegistry } from '../registry/node-registry.ts';
-import type { Database, Queryable } from '../storage/database.ts';
-import {
-  acknowledgeFailures,
-  assignmentsOf,
-  bumpRevision,
-  countNodes,
-  type DeploymentEvent,
-  type DeploymentNodeRecord,
-  type DeploymentRecord,
-  type DeploymentTargets,
-  eventsOf,
-  findDeployment,
-  findNode,
-  gatesDue,
-  insertDeployment,
-  insertNodes,
-  listDeployments,
-  lockAssignment,
-  nodesOf,
-  patchNode,
-  recordEvent,
-  revisionOf,
-  setAssignment,
-  setDeploymentState,
-  supersedePending,
-  versionState,
-} from './deployment-store.ts';
 import {
   ASSIGNED_STATES,
   DEFAULT_CANARY_SHARE,
   DEFAULT_GATE,
+  DEPLOYMENT_ROLLOUT,
   type DeploymentState,
   NODE_ROLLOUT_STATES,
   type NodeRolloutState,
-  nextStep,
-  nodeList,
   pickCanary,
   type RolloutGate,
-  type RolloutStep,
-} from './rollout.ts';
+} from '../rollouts/rollout.ts';
+import { type RolloutChanges, type RolloutKind, StagedRollout } from '../rollouts/staged-rollout.ts';
+import type { Database, Queryable } from '../storage/database.ts';
+import {
+  assignmentsOf,
+  type DeploymentEvent,
+  type DeploymentNodeRecord,
+  type DeploymentRecord,
+  type DeploymentTargets,
+  deploymentRows,
+  insertDeployment,
+  type NodePatch,
+  versionState,
+} from './deployment-store.ts';
 import { hardwareShortfall, type Refusal } from './scheduling.ts';
 
 /** What an admin asks to deploy. */
@@ -168,16 +151,6 @@ export interface DeploymentServiceOptions {
 /** Who changes something: `admin`, `hub` (the rollout itself) or `node:<id>`. */
 export type Actor = string;
 
-/** What a transaction changed, acted on once it committed. */
-interface Changes {
-  /** Node → its new assignments revision. */
-  revisions: Map<string, number>;
-  /** Other deployments whose nodes changed: their state may follow. */
-  touched: Set<string>;
-}
-
-const newChanges = (): Changes => ({ revisions: new Map(), touched: new Set() });
-
 /** Admin actions on a deployment and the states each applies to. */
 export const DEPLOYMENT_ACTIONS = {
   pause: ['canary', 'rolling'],
@@ -190,8 +163,41 @@ export type DeploymentAction = keyof typeof DEPLOYMENT_ACTIONS;
 
 /** Longest chain of earlier deployments a rollback walks back to find one to restore. */
 const MAX_RESTORE_DEPTH = 32;
-/** Steps of the state machine applied in one go (e.g. gate passed, then completed). */
-const MAX_STEPS = 8;
+
+/** What deployments bring to the staged-rollout core. */
+const DEPLOYMENTS: RolloutKind<
+  DeploymentRecord,
+  DeploymentNodeRecord,
+  NodeRolloutState,
+  DeploymentState,
+  NodePatch
+> = {
+  store: deploymentRows,
+  vocabulary: DEPLOYMENT_ROLLOUT,
+  notTarget: (nodeId, id) =>
+    new CitysenseError('CS_ERR_DEPLOY_NOT_TARGET', `node ${nodeId} is not a target of deployment ${id}`, 404),
+  unknown: (id) =>
+    new CitysenseError('CS_ERR_DEPLOY_UNKNOWN', `no deployment ${id} (GET /v1/deployments)`, 404),
+  slotOf: (d) => d.algorithmId,
+  supersededBy: (d) => `superseded by deployment ${d.id} (${d.version})`,
+  assigned: (why, revision, replacing) =>
+    `${why}: assigned at revision ${revision}${replacing ? `, replacing ${replacing}` : ''}`,
+  // A rollback gives the node back the deployment it ran before.
+  assignPatch: (replacing) => ({ previousDeploymentId: replacing ?? null }),
+  // Nodes get only published versions: one retired since the deployment began goes no further.
+  async refuseToGive(tx, d, step) {
+    const version = await versionState(tx, d.algorithmId, d.version);
+    return version === 'published'
+      ? undefined
+      : `${d.algorithmId} ${d.version} is ${version ?? 'gone'}: no further node gets it (${step.reason})`;
+  },
+  texts: {
+    expiredGates: 'could not look for expired canary gates',
+    unsettled: 'rollout did not settle; it continues with the next report',
+    notAdvanced: 'could not advance a deployment',
+    notNotified: 'could not send the assignments revision; the node finds it when it polls',
+  },
+};
 
 /**
  * Deployments with staged rollout (001 Art. 49): puts one published algorithm
@@ -204,43 +210,39 @@ export class DeploymentService {
   readonly #o: DeploymentServiceOptions;
   readonly #db: Database;
   readonly #log: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #checking: Promise<void> | undefined;
+  readonly #rollout: StagedRollout<
+    DeploymentRecord,
+    DeploymentNodeRecord,
+    NodeRolloutState,
+    DeploymentState,
+    NodePatch
+  >;
 
   constructor(options: DeploymentServiceOptions) {
     this.#o = options;
     this.#db = options.db;
     this.#log = componentLogger('deployments', options.logger);
+    this.#rollout = new StagedRollout(DEPLOYMENTS, {
+      db: options.db,
+      log: this.#log,
+      notify: options.notify,
+      checkIntervalMs: options.checkIntervalMs,
+    });
   }
 
   /** Starts checking gate timeouts; idempotent. */
-  async start(): Promise<void> {
-    if (this.#timer) return;
-    this.#timer = setInterval(() => {
-      this.#checking ??= this.checkGates().finally(() => {
-        this.#checking = undefined;
-      });
-    }, this.#o.checkIntervalMs);
-    this.#timer.unref();
+  start(): Promise<void> {
+    return this.#rollout.start();
   }
 
   /** Stops the gate checks and waits for a running one; idempotent. */
-  async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.#checking;
+  stop(): Promise<void> {
+    return this.#rollout.stop();
   }
 
   /** Pauses deployments whose canary gate timed out (also runs on a timer). */
-  async checkGates(): Promise<void> {
-    let due: string[];
-    try {
-      due = await gatesDue(this.#db);
-    } catch (err) {
-      this.#log.warn({ err: errorMessage(err) }, 'could not look for expired canary gates');
-      return;
-    }
-    for (const id of due) await this.#settleById(id);
+  checkGates(): Promise<void> {
+    return this.#rollout.checkGates();
   }
 
   /**
@@ -297,8 +299,7 @@ export class DeploymentService {
     const gate: RolloutGate = { ...DEFAULT_GATE, ...stripUndefined(request.rollout?.gate ?? {}) };
     const canary = pickCanary(eligible, canaryShare);
     const id = `dep_${randomBytes(6).toString('hex')}`;
-    const changes = newChanges();
-    await this.#db.transaction(async (tx) => {
+    await this.#rollout.run(async (tx, changes) => {
       await insertDeployment(tx, {
         id,
         algorithmId,
@@ -311,54 +312,19 @@ export class DeploymentService {
         rules,
         createdBy: actor,
       });
-      await insertNodes(
+      await this.#rollout.open(
         tx,
         id,
-        nodeIds.map((nodeId) => {
-          const r = refusals.get(nodeId);
-          return {
-            nodeId,
-            state: r ? 'refused' : 'pending',
-            reason: r?.reason ?? null,
-            code: r?.code ?? null,
-          };
-        }),
-      );
-      await recordEvent(tx, {
-        deploymentId: id,
-        nodeId: null,
-        from: null,
-        to: 'canary',
-        actor,
-        reason: `created for ${nodeIds.length} node(s): canary ${nodeList(canary)}; ${refusals.size} refused`,
-      });
-      for (const [nodeId, r] of refusals)
-        await recordEvent(tx, {
-          deploymentId: id,
-          nodeId,
-          from: null,
-          to: 'refused',
-          actor: 'hub',
-          reason: r.reason,
-        });
-      // The newest deployment takes the nodes: older ones no longer roll out to them.
-      for (const s of await supersedePending(tx, algorithmId, eligible, id)) {
-        changes.touched.add(s.deploymentId);
-        await recordEvent(tx, {
-          deploymentId: s.deploymentId,
-          nodeId: s.nodeId,
-          from: 'pending',
-          to: 'superseded',
+        {
+          nodeIds,
+          eligible,
+          canary,
+          refusals: new Map([...refusals].map(([n, r]) => [n, { ...r, event: r.reason }])),
           actor,
-          reason: `superseded by deployment ${id} (${version})`,
-        });
-      }
-      const created = await this.#mustFind(tx, id);
-      for (const nodeId of canary) {
-        await patchNode(tx, id, nodeId, { canary: true });
-        await this.#assign(tx, created, nodeId, 'hub', 'canary', changes);
-      }
-      await this.#settle(tx, id, changes);
+          superseding: `superseded by deployment ${id} (${version})`,
+        },
+        changes,
+      );
     });
     this.#log.info(
       {
@@ -371,7 +337,6 @@ export class DeploymentService {
       },
       'deployment created',
     );
-    await this.#afterCommit(changes);
     return this.get(id);
   }
 
@@ -382,45 +347,28 @@ export class DeploymentService {
     actor: Actor,
     note: string | null,
   ): Promise<DeploymentView> {
-    const changes = newChanges();
     const why = (what: string) => (note ? `${what}: ${note}` : what);
-    await this.#db.transaction(async (tx) => {
-      const d = await this.#mustFind(tx, id, true);
-      const allowed: readonly DeploymentState[] = DEPLOYMENT_ACTIONS[action];
-      if (!allowed.includes(d.state))
-        throw new CitysenseError(
-          'CS_ERR_DEPLOY_STATE',
-          `cannot ${action} deployment ${id}: it is ${d.state}, and ${action} applies only when it is ${allowed.join(' or ')}`,
-          409,
-          { state: d.state, allowedFrom: allowed },
-        );
-      const transition = async (to: DeploymentState, reason: string, stage?: 'canary' | 'rolling') => {
-        await setDeploymentState(tx, id, to, reason, stage);
-        await recordEvent(tx, { deploymentId: id, nodeId: null, from: d.state, to, actor, reason });
-      };
-      const nodes = await nodesOf(tx, id);
+    const rollout = this.#rollout;
+    await rollout.run(async (tx, changes) => {
+      const d = await rollout.mustFind(tx, id, true);
+      rollout.checkAction(d, action, DEPLOYMENT_ACTIONS[action], 'CS_ERR_DEPLOY_STATE');
+      const transition = (to: DeploymentState, reason: string) =>
+        rollout.transition(tx, d, to, actor, reason);
+      const nodes = await deploymentRows.nodesOf(tx, id);
       switch (action) {
         case 'pause':
           await transition('paused', why(`paused by ${actor}`));
           break;
-        case 'resume': {
-          const acknowledged = nodes.filter((n) => n.failedAt !== null && !n.failureAcknowledged).length;
-          await acknowledgeFailures(tx, id);
-          await transition(
-            d.stage,
-            why(`resumed by ${actor}${acknowledged > 0 ? `; ${acknowledged} failure(s) acknowledged` : ''}`),
-            d.stage,
-          );
-          await this.#settle(tx, id, changes);
+        case 'resume':
+          await rollout.resume(tx, d, actor, why, changes);
           break;
-        }
         case 'rollback': {
           const reason = why(`deployment rolled back by ${actor}`);
           for (const n of nodes) {
             if (ASSIGNED_STATES.has(n.state))
               await this.#withdraw(tx, d, n.nodeId, changes, { reason, event: reason, actor });
             else if (n.state === 'pending')
-              await this.#setNodeState(tx, d, n, 'cancelled', actor, reason, reason);
+              await rollout.setNodeState(tx, d, n, 'cancelled', actor, reason, reason);
           }
           await transition('rolled-back', reason);
           break;
@@ -428,14 +376,13 @@ export class DeploymentService {
         case 'cancel': {
           const reason = why(`cancelled by ${actor}; nodes that have it keep it`);
           for (const n of nodes.filter((x) => x.state === 'pending'))
-            await this.#setNodeState(tx, d, n, 'cancelled', actor, reason, reason);
+            await rollout.setNodeState(tx, d, n, 'cancelled', actor, reason, reason);
           await transition('cancelled', reason);
           break;
         }
       }
     });
     this.#log.info({ deployment: id, action, actor }, 'deployment action');
-    await this.#afterCommit(changes);
     return this.get(id);
   }
 
@@ -446,66 +393,21 @@ export class DeploymentService {
    * back what it ran before) and counts against the gate.
    */
   async report(nodeId: string, deploymentId: string, status: AssignmentStatus): Promise<ReportOutcome> {
-    const changes = newChanges();
-    const outcome = await this.#db.transaction(async (tx): Promise<ReportOutcome> => {
-      // Lock order deployment → assignment → node row, as in #assign and #withdraw.
-      const d = await this.#mustFind(tx, deploymentId, true);
-      const current = await lockAssignment(tx, nodeId, d.algorithmId);
-      const row = await findNode(tx, d.id, nodeId, true);
-      if (!row)
-        throw new CitysenseError(
-          'CS_ERR_DEPLOY_NOT_TARGET',
-          `node ${nodeId} is not a target of deployment ${deploymentId}`,
-          404,
-        );
-      const ignoredBecause =
-        current !== d.id
-          ? 'not-assigned'
-          : (row.assignedRevision !== null && status.revision < row.assignedRevision) ||
-              (row.reportedRevision !== null && status.revision < row.reportedRevision)
-            ? 'stale-revision'
-            : undefined;
-      if (ignoredBecause)
-        return { applied: false, ignoredBecause, state: row.state, deploymentState: d.state };
-
-      const actor = `node:${nodeId}`;
-      const failed = status.state === 'failed' || status.state === 'rolled-back';
-      const reason = status.reason ?? (failed ? `the node reported ${status.state}` : null);
-      await patchNode(tx, d.id, nodeId, {
-        state: status.state,
-        progress: status.state === 'downloading' ? (status.progress ?? null) : null,
-        reason,
-        code: status.code ?? null,
-        reportedRevision: status.revision,
-        reportedAt: new Date(),
+    const { rolloutState, ...outcome } = await this.#rollout.report(nodeId, deploymentId, status, {
+      patch: (d) => ({
         activeVersion: status.activeVersion ?? (status.state === 'active' ? d.version : undefined),
         stats: status.stats,
-        ...(failed ? { failedAt: new Date(), failureAcknowledged: false } : {}),
-      });
-      if (row.state !== status.state)
-        await recordEvent(tx, {
-          deploymentId: d.id,
-          nodeId,
-          from: row.state,
-          to: status.state,
-          actor,
-          reason: failed && status.code ? `${status.code}: ${reason}` : reason,
-        });
-      if (failed)
+      }),
+      withdraw: (tx, d, changes) =>
         // The node's reason stays on its row; the event says what the hub did about it.
-        await this.#withdraw(tx, d, nodeId, changes, {
+        this.#withdraw(tx, d, nodeId, changes, {
           reason: undefined,
           event: `assignment withdrawn after the node reported ${status.state}`,
           actor: 'hub',
           runningVersion: status.activeVersion,
-        });
-      await this.#settle(tx, d.id, changes);
-      const after = await findNode(tx, d.id, nodeId);
-      const deployment = await this.#mustFind(tx, d.id);
-      return { applied: true, state: after?.state ?? status.state, deploymentState: deployment.state };
+        }),
     });
-    await this.#afterCommit(changes);
-    return outcome;
+    return { ...outcome, deploymentState: rolloutState };
   }
 
   /** A node's desired state; CS_ERR_NODE_UNKNOWN. */
@@ -514,7 +416,7 @@ export class DeploymentService {
     // Revision first: a change committing in between then shows up under the older
     // revision, and its NCMD makes the node fetch once more; the other order could
     // hand out the newer revision with the older assignments.
-    const revision = await revisionOf(this.#db, nodeId);
+    const revision = await deploymentRows.revisionOf(this.#db, nodeId);
     const rows = await assignmentsOf(this.#db, nodeId);
     return {
       nodeId,
@@ -533,10 +435,15 @@ export class DeploymentService {
     };
   }
 
+  /** The agency a node belongs to, or null (for access checks of node-bound reads). */
+  nodeAgency(nodeId: string): Promise<string | null> {
+    return this.#o.registry.agencyOf(nodeId);
+  }
+
   /** What a node runs now: per algorithm the assignment, the version it runs, its figures. */
   async inference(nodeId: string): Promise<NodeInference> {
     const node = await this.#o.registry.get(nodeId);
-    const revision = await revisionOf(this.#db, nodeId);
+    const revision = await deploymentRows.revisionOf(this.#db, nodeId);
     const rows = await assignmentsOf(this.#db, nodeId);
     return {
       nodeId,
@@ -563,8 +470,12 @@ export class DeploymentService {
     state?: DeploymentState | undefined;
     limit?: number | undefined;
   }): Promise<DeploymentView[]> {
-    const records = await listDeployments(this.#db, { ...filter, limit: filter.limit ?? 100 });
-    const counts = await countNodes(
+    const records = await deploymentRows.list(
+      this.#db,
+      { algorithm_id: filter.algorithmId, state: filter.state },
+      filter.limit ?? 100,
+    );
+    const counts = await deploymentRows.countNodes(
       this.#db,
       records.map((r) => r.id),
     );
@@ -573,22 +484,22 @@ export class DeploymentService {
 
   /** One deployment with every node, the figures they report and its history; CS_ERR_DEPLOY_UNKNOWN. */
   async get(id: string): Promise<DeploymentView> {
-    const d = await this.#mustFind(this.#db, id);
-    const nodes = await nodesOf(this.#db, id);
+    const d = await this.#rollout.mustFind(this.#db, id);
+    const nodes = await deploymentRows.nodesOf(this.#db, id);
     const counts: Partial<Record<NodeRolloutState, number>> = {};
     for (const n of nodes) counts[n.state] = (counts[n.state] ?? 0) + 1;
     return {
       ...present(d, counts),
       nodes: nodes.map(nodeView),
       stats: fleetStats(nodes),
-      history: await eventsOf(this.#db, id, { withNodes: false, limit: 1000 }),
+      history: await deploymentRows.eventsOf(this.#db, id, { withNodes: false, limit: 1000 }),
     };
   }
 
   /** Every recorded transition of a deployment and its nodes (optionally one node's). */
   async events(id: string, nodeId?: string): Promise<DeploymentEvent[]> {
-    await this.#mustFind(this.#db, id);
-    return eventsOf(this.#db, id, { withNodes: true, nodeId, limit: 10_000 });
+    await this.#rollout.mustFind(this.#db, id);
+    return deploymentRows.eventsOf(this.#db, id, { withNodes: true, nodeId, limit: 10_000 });
   }
 
   async #expandTargets(targets: DeploymentTargets, active: ReadonlySet<string>): Promise<string[]> {
@@ -621,65 +532,6 @@ export class DeploymentService {
     return [...ids].sort();
   }
 
-  async #mustFind(q: Queryable, id: string, lock = false): Promise<DeploymentRecord> {
-    const d = await findDeployment(q, id, lock);
-    if (!d)
-      throw new CitysenseError('CS_ERR_DEPLOY_UNKNOWN', `no deployment ${id} (GET /v1/deployments)`, 404);
-    return d;
-  }
-
-  /** Gives `nodeId` the assignment of `d`, taking the node from the deployment it had for the algorithm. */
-  async #assign(
-    tx: Queryable,
-    d: DeploymentRecord,
-    nodeId: string,
-    actor: Actor,
-    why: string,
-    changes: Changes,
-  ): Promise<void> {
-    const current = await lockAssignment(tx, nodeId, d.algorithmId);
-    const row = await findNode(tx, d.id, nodeId, true);
-    if (!row || current === d.id) return;
-    if (current !== undefined) {
-      const previous = await findNode(tx, current, nodeId, true);
-      if (previous) {
-        const reason = `superseded by deployment ${d.id} (${d.version})`;
-        await patchNode(tx, current, nodeId, { state: 'superseded', reason, progress: null });
-        await recordEvent(tx, {
-          deploymentId: current,
-          nodeId,
-          from: previous.state,
-          to: 'superseded',
-          actor,
-          reason,
-        });
-      }
-      changes.touched.add(current);
-    }
-    await setAssignment(tx, nodeId, d.algorithmId, d.id);
-    const revision = await bumpRevision(tx, nodeId);
-    changes.revisions.set(nodeId, revision);
-    await patchNode(tx, d.id, nodeId, {
-      state: 'queued',
-      previousDeploymentId: current ?? null,
-      assignedRevision: revision,
-      reportedRevision: null,
-      progress: null,
-      reason: null,
-      code: null,
-      failedAt: null,
-      failureAcknowledged: false,
-    });
-    await recordEvent(tx, {
-      deploymentId: d.id,
-      nodeId,
-      from: row.state,
-      to: 'queued',
-      actor,
-      reason: `${why}: assigned at revision ${revision}${current ? `, replacing ${current}` : ''}`,
-    });
-  }
-
   /**
    * Takes the assignment of `d` away from a node (state `rolled-back`) and gives
    * it back the nearest earlier deployment of the algorithm it ran that was not
@@ -689,7 +541,7 @@ export class DeploymentService {
     tx: Queryable,
     d: DeploymentRecord,
     nodeId: string,
-    changes: Changes,
+    changes: RolloutChanges,
     how: {
       /** The row's new reason; undefined keeps the one it has (the node's own). */
       reason: string | undefined;
@@ -700,17 +552,17 @@ export class DeploymentService {
     },
   ): Promise<void> {
     const { actor, runningVersion } = how;
-    const current = await lockAssignment(tx, nodeId, d.algorithmId);
-    const row = await findNode(tx, d.id, nodeId, true);
+    const current = await deploymentRows.lockHolding(tx, nodeId, d.algorithmId);
+    const row = await deploymentRows.findNode(tx, d.id, nodeId, true);
     if (!row) return;
     if (current === d.id) {
       const restore = await this.#restoreTarget(tx, row);
-      await setAssignment(tx, nodeId, d.algorithmId, restore?.deploymentId ?? null);
-      const revision = await bumpRevision(tx, nodeId);
+      await deploymentRows.setHolding(tx, nodeId, d.algorithmId, restore?.deploymentId ?? null);
+      const revision = await deploymentRows.bumpRevision(tx, nodeId);
       changes.revisions.set(nodeId, revision);
       if (restore) {
         const why = `restored after deployment ${d.id} (${d.version}) was withdrawn`;
-        await patchNode(tx, restore.deploymentId, nodeId, {
+        await deploymentRows.patchNode(tx, restore.deploymentId, nodeId, {
           state: 'queued',
           assignedRevision: revision,
           reportedRevision: null,
@@ -721,8 +573,8 @@ export class DeploymentService {
           failureAcknowledged: false,
           ...(runningVersion === undefined ? {} : { activeVersion: runningVersion }),
         });
-        await recordEvent(tx, {
-          deploymentId: restore.deploymentId,
+        await deploymentRows.recordEvent(tx, {
+          rolloutId: restore.deploymentId,
           nodeId,
           from: restore.state,
           to: 'queued',
@@ -732,7 +584,7 @@ export class DeploymentService {
         changes.touched.add(restore.deploymentId);
       }
     }
-    await this.#setNodeState(tx, d, row, 'rolled-back', actor, how.reason, how.event);
+    await this.#rollout.setNodeState(tx, d, row, 'rolled-back', actor, how.reason, how.event);
   }
 
   /** The deployment to give back to a node whose row `row` is withdrawn. */
@@ -743,8 +595,8 @@ export class DeploymentService {
     let id = row.previousDeploymentId;
     for (let depth = 0; id !== null && depth < MAX_RESTORE_DEPTH; depth++) {
       // Not locked: the row lock on the node's assignment already keeps this node's chain still.
-      const d = await findDeployment(tx, id);
-      const earlier = await findNode(tx, id, row.nodeId, true);
+      const d = await deploymentRows.find(tx, id);
+      const earlier = await deploymentRows.findNode(tx, id, row.nodeId, true);
       if (!d || !earlier) return undefined;
       // Only a deployment the node ran until it was superseded; not one that failed there or was rolled back.
       if (d.state !== 'rolled-back' && earlier.state === 'superseded')
@@ -752,128 +604,6 @@ export class DeploymentService {
       id = earlier.previousDeploymentId;
     }
     return undefined;
-  }
-
-  /** Sets a node row's state (and reason, unless undefined) and records the change. */
-  async #setNodeState(
-    tx: Queryable,
-    d: DeploymentRecord,
-    row: DeploymentNodeRecord,
-    to: NodeRolloutState,
-    actor: Actor,
-    reason: string | undefined,
-    event: string,
-  ): Promise<void> {
-    await patchNode(tx, d.id, row.nodeId, { state: to, reason, progress: null });
-    if (row.state !== to)
-      await recordEvent(tx, {
-        deploymentId: d.id,
-        nodeId: row.nodeId,
-        from: row.state,
-        to,
-        actor,
-        reason: event,
-      });
-  }
-
-  /** Applies the state machine's steps to a locked deployment until none is left. */
-  async #settle(tx: Queryable, id: string, changes: Changes): Promise<void> {
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const d = await this.#mustFind(tx, id, true);
-      const nodes = await nodesOf(tx, id);
-      const step = nextStep(
-        {
-          state: d.state,
-          stage: d.stage,
-          stageStartedAt: d.stageStartedAt.getTime(),
-          canaryShare: d.canaryShare,
-          gate: d.gate,
-          nodes: nodes.map((n) => ({
-            nodeId: n.nodeId,
-            canary: n.canary,
-            state: n.state,
-            failed: n.failedAt !== null && !n.failureAcknowledged,
-            acknowledged: n.failedAt !== null && n.failureAcknowledged,
-            reason: n.code ? `${n.code}: ${n.reason ?? ''}` : n.reason,
-          })),
-        },
-        Date.now(),
-      );
-      if (step.kind === 'none') return;
-      await this.#apply(tx, d, step, changes);
-    }
-    this.#log.warn({ deployment: id }, 'rollout did not settle; it continues with the next report');
-  }
-
-  async #apply(
-    tx: Queryable,
-    d: DeploymentRecord,
-    step: Exclude<RolloutStep, { kind: 'none' }>,
-    changes: Changes,
-  ) {
-    const transition = async (to: DeploymentState, stage?: 'canary' | 'rolling', reason = step.reason) => {
-      await setDeploymentState(tx, d.id, to, reason, stage);
-      await recordEvent(tx, { deploymentId: d.id, nodeId: null, from: d.state, to, actor: 'hub', reason });
-      this.#log.info({ deployment: d.id, from: d.state, to, reason }, 'deployment state');
-    };
-    if (step.kind === 'roll' || step.kind === 'new-canary') {
-      // Nodes get only published versions: one retired since the deployment began goes no further.
-      const version = await versionState(tx, d.algorithmId, d.version);
-      if (version !== 'published')
-        return transition(
-          'paused',
-          undefined,
-          `${d.algorithmId} ${d.version} is ${version ?? 'gone'}: no further node gets it (${step.reason})`,
-        );
-    }
-    switch (step.kind) {
-      case 'pause':
-        return transition('paused');
-      case 'complete':
-        return transition('completed');
-      case 'supersede':
-        return transition('superseded');
-      case 'new-canary':
-        for (const nodeId of step.nodeIds) {
-          await patchNode(tx, d.id, nodeId, { canary: true });
-          await this.#assign(tx, d, nodeId, 'hub', 'new canary', changes);
-        }
-        return transition('canary', 'canary');
-      case 'roll':
-        for (const nodeId of step.nodeIds) await this.#assign(tx, d, nodeId, 'hub', 'rolling', changes);
-        return transition('rolling', 'rolling');
-    }
-  }
-
-  /** Locks and settles one deployment in its own transaction (timer, other deployments' changes). */
-  async #settleById(id: string): Promise<void> {
-    const changes = newChanges();
-    try {
-      await this.#db.transaction(async (tx) => {
-        if (await findDeployment(tx, id, true)) await this.#settle(tx, id, changes);
-      });
-    } catch (err) {
-      this.#log.warn({ deployment: id, err: errorMessage(err) }, 'could not advance a deployment');
-      return;
-    }
-    await this.#afterCommit(changes);
-  }
-
-  /** Nudges the nodes whose assignments changed, then lets touched deployments follow. */
-  async #afterCommit(changes: Changes): Promise<void> {
-    const notify = this.#o.notify;
-    if (notify)
-      await Promise.all(
-        [...changes.revisions].map(([nodeId, revision]) =>
-          notify(nodeId, revision).catch((err: unknown) =>
-            this.#log.warn(
-              { node: nodeId, revision, err: errorMessage(err) },
-              'could not send the assignments revision; the node finds it when it polls',
-            ),
-          ),
-        ),
-      );
-    for (const id of changes.touched) await this.#settleById(id);
   }
 }
 

@@ -7,21 +7,38 @@ import {
   InferenceStatsSchema,
   VideoSourceSchema,
 } from '@citysense/protocol';
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type Static, Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { openToRoles } from '../algorithms/open-to-roles.ts';
+import { CENTRE_ROLES } from '../algorithms/routes.ts';
+import { can, requireRole } from '../auth/access.ts';
 import type { HttpPrincipal } from '../http/server.ts';
+import {
+  DEFAULT_CANARY_SHARE,
+  DEFAULT_GATE,
+  DEPLOYMENT_STATES,
+  NODE_ROLLOUT_STATES,
+} from '../rollouts/rollout.ts';
+import {
+  DateTime,
+  EntityId,
+  Nullable,
+  reportReplySchema,
+  rolloutActionRoutes,
+  rolloutCountFields,
+  rolloutEventSchema,
+  rolloutIdSchema,
+  rolloutNodeSchema,
+  rolloutStateFields,
+} from '../rollouts/rollout-routes.ts';
 import { DEPLOYMENT_ACTIONS, type DeploymentAction, type DeploymentService } from './deployment-service.ts';
-import { DEFAULT_CANARY_SHARE, DEFAULT_GATE, DEPLOYMENT_STATES, NODE_ROLLOUT_STATES } from './rollout.ts';
 
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const DateTime = Type.String({ format: 'date-time' });
-const EntityId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' });
 const AlgorithmId = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{1,63}$', description: 'algorithm id' });
 const Version = Type.String({
   pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(-[0-9A-Za-z.-]+)?$',
   description: 'semantic version',
 });
-const DeploymentId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'deployment id' });
+const DeploymentId = rolloutIdSchema('deployment id');
 const DeploymentStateSchema = Type.Union(DEPLOYMENT_STATES.map((s) => Type.Literal(s)));
 const NodeStateSchema = Type.Union(NODE_ROLLOUT_STATES.map((s) => Type.Literal(s)));
 const Sources = Type.Array(VideoSourceSchema, { maxItems: 64 });
@@ -95,37 +112,18 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 
-const NodeView = Type.Object({
-  nodeId: Type.String(),
-  canary: Type.Boolean(),
-  state: NodeStateSchema,
-  progress: Nullable(Type.Number()),
-  reason: Nullable(Type.String()),
-  code: Nullable(Type.String()),
-  reportedRevision: Nullable(Type.Integer()),
+const NodeView = rolloutNodeSchema(NodeStateSchema, {
   activeVersion: Nullable(Type.String()),
   stats: Nullable(InferenceStatsSchema),
-  reportedAt: Nullable(DateTime),
-  updatedAt: DateTime,
 });
 
-const Event = Type.Object({
-  nodeId: Nullable(Type.String()),
-  fromState: Nullable(Type.String()),
-  toState: Type.String(),
-  actor: Type.String({ description: 'admin, hub (the rollout itself) or node:<id>' }),
-  reason: Nullable(Type.String()),
-  at: DateTime,
-});
+const Event = rolloutEventSchema('admin, hub (the rollout itself) or node:<id>');
 
 const DeploymentSummary = Type.Object({
   id: Type.String(),
   algorithmId: Type.String(),
   version: Type.String(),
-  state: DeploymentStateSchema,
-  reason: Nullable(Type.String({ description: 'why it is in its state' })),
-  stage: Type.Union([Type.Literal('canary'), Type.Literal('rolling')]),
-  stageStartedAt: DateTime,
+  ...rolloutStateFields(DeploymentStateSchema),
   rollout: Type.Object({
     canaryShare: Type.Number(),
     gate: Type.Object({
@@ -138,11 +136,7 @@ const DeploymentSummary = Type.Object({
   sources: Type.Array(VideoSourceSchema),
   sourcesByNode: Type.Record(Type.String(), Type.Array(VideoSourceSchema)),
   rules: Type.Array(AlertRuleSchema),
-  createdBy: Type.String(),
-  createdAt: DateTime,
-  updatedAt: DateTime,
-  total: Type.Integer({ description: 'target nodes' }),
-  counts: Type.Record(Type.String(), Type.Integer(), { description: 'target nodes per state' }),
+  ...rolloutCountFields,
 });
 
 const DeploymentDetail = Type.Object({
@@ -183,31 +177,17 @@ const NodeInferenceSchema = Type.Object({
   ),
 });
 
-const ReportReply = Type.Object({
-  applied: Type.Boolean({ description: 'false for a stale report: accepted, but it changed nothing' }),
-  ignoredBecause: Type.Optional(Type.Union([Type.Literal('stale-revision'), Type.Literal('not-assigned')])),
-  state: NodeStateSchema,
-  deploymentState: DeploymentStateSchema,
-});
+const ReportReply = reportReplySchema(NodeStateSchema, { deploymentState: DeploymentStateSchema });
 
 const IdParam = Type.Object({ id: DeploymentId });
 const NodeParam = Type.Object({ id: EntityId });
 const ReportParams = Type.Object({ id: EntityId, deploymentId: DeploymentId });
-const Note = Type.Object(
-  { reason: Type.Optional(Type.String({ maxLength: 2000, description: 'recorded with the transition' })) },
-  { additionalProperties: false },
-);
 
 const err = { $ref: 'Error#' };
 const errors = { 400: err, 401: err, 404: err, 409: err };
 const TAG = 'deployments';
 /** Nodes as well as the admin: OpenAPI `security` of routes with `config.auth: 'admin-or-node'`. */
 const ADMIN_OR_NODE: Array<Record<string, string[]>> = [{ admin: [] }, { node: [] }];
-
-/** Lets a client POST without a body where every body field is optional. */
-const emptyBodyAsObject = async (request: FastifyRequest) => {
-  request.body ??= {};
-};
 
 /** Dependencies of the deployment routes. */
 export interface DeploymentRouteDeps {
@@ -217,7 +197,14 @@ export interface DeploymentRouteDeps {
 /** Deployments with staged rollout, and the assignments API the edge agents use. */
 export async function deploymentRoutes(app: FastifyInstance, deps: DeploymentRouteDeps): Promise<void> {
   const { deployments } = deps;
+  await app.register(async (scope) => {
+    // Algorithm-centre admins deploy from the console; the node routes keep `admin-or-node`.
+    openToRoles(scope, CENTRE_ROLES);
+    deploymentRoutesIn(scope, deployments);
+  });
+}
 
+function deploymentRoutesIn(app: FastifyInstance, deployments: DeploymentService): void {
   app.post<{ Body: Static<typeof CreateBody> }>(
     '/v1/deployments',
     {
@@ -311,23 +298,19 @@ export async function deploymentRoutes(app: FastifyInstance, deps: DeploymentRou
       'algorithm get it back',
     cancel: 'Cancel: nodes waiting for their stage never get it; nodes that have it keep it',
   };
-  for (const action of Object.keys(DEPLOYMENT_ACTIONS) as DeploymentAction[]) {
-    app.post<{ Params: Static<typeof IdParam>; Body: Static<typeof Note> }>(
-      `/v1/deployments/:id/${action}`,
-      {
-        schema: {
-          tags: [TAG],
-          summary: summaries[action],
-          description: `Allowed when the deployment is ${DEPLOYMENT_ACTIONS[action].join(', ')}; otherwise 409 CS_ERR_DEPLOY_STATE.`,
-          params: IdParam,
-          body: Note,
-          response: { 200: DeploymentDetail, ...errors },
-        },
-        preValidation: emptyBodyAsObject,
-      },
-      async (request) => deployments.act(request.params.id, action, 'admin', request.body.reason ?? null),
-    );
-  }
+  rolloutActionRoutes(app, {
+    base: '/v1/deployments',
+    actions: DEPLOYMENT_ACTIONS,
+    summaries,
+    noun: 'deployment',
+    stateCode: 'CS_ERR_DEPLOY_STATE',
+    tag: TAG,
+    params: IdParam,
+    detail: DeploymentDetail,
+    errors,
+    act: (request, action) =>
+      deployments.act(request.params.id, action, 'admin', request.body.reason ?? null),
+  });
 
   app.get<{ Params: Static<typeof NodeParam> }>(
     '/v1/nodes/:id/assignments',
@@ -384,7 +367,8 @@ export async function deploymentRoutes(app: FastifyInstance, deps: DeploymentRou
   app.get<{ Params: Static<typeof NodeParam> }>(
     '/v1/nodes/:id/inference',
     {
-      config: { auth: 'admin-or-node' },
+      // Field engineers read it for their agency's nodes (the console's fleet), centre admins for all.
+      config: { auth: 'user-or-node' },
       schema: {
         tags: [TAG],
         summary:
@@ -395,7 +379,14 @@ export async function deploymentRoutes(app: FastifyInstance, deps: DeploymentRou
       },
     },
     async (request) => {
-      mustBeSelfOrAdmin(request.principal, request.params.id);
+      const principal = mustBeSelfOrAdmin(request.principal, request.params.id);
+      if (principal.kind === 'user') {
+        requireRole(request, [...CENTRE_ROLES, 'field-engineer']);
+        if (!can(principal, CENTRE_ROLES)) {
+          const agencyId = await deployments.nodeAgency(request.params.id);
+          requireRole(request, 'field-engineer', { agencyId: agencyId ?? undefined });
+        }
+      }
       return deployments.inference(request.params.id);
     },
   );

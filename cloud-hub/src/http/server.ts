@@ -34,8 +34,10 @@ export type HttpPrincipal = AdminPrincipal | { kind: 'node'; nodeId: string } | 
  * - `user`: the admin token or any signed-in user — the handler must then call
  *   `requireRole`/`requireUser` (`auth/access.ts`); a `user` route that answers
  *   without checking is turned into a 500 CS_ERR_AUTH_UNCHECKED.
+ * - `user-or-node`: as `user`, and edge nodes with HTTP Basic too (e.g. OTA artifact
+ *   downloads); the handler decides for both.
  */
-export type RouteAuth = 'admin' | 'admin-or-node' | 'user';
+export type RouteAuth = 'admin' | 'admin-or-node' | 'user' | 'user-or-node';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -133,7 +135,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       return;
     const auth = request.routeOptions.config?.auth ?? 'admin';
     const header = request.headers.authorization ?? '';
-    if (header.startsWith('Basic ') && auth === 'admin-or-node') {
+    if (header.startsWith('Basic ') && (auth === 'admin-or-node' || auth === 'user-or-node')) {
       request.principal = await authenticateNode(header, options.authenticateNode);
       return;
     }
@@ -152,7 +154,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     if (!user) throw new CitysenseError('CS_ERR_AUTH_INVALID', 'bearer token is not valid', 401);
     request.principal = user;
     const admitted =
-      auth === 'user' || (auth === 'admin' && user.roles.some((g) => g.role === 'platform-admin'));
+      auth === 'user' ||
+      auth === 'user-or-node' ||
+      (auth === 'admin' && user.roles.some((g) => g.role === 'platform-admin'));
     if (!admitted)
       throw new CitysenseError(
         'CS_ERR_AUTH_FORBIDDEN',
@@ -164,8 +168,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
       );
   });
   app.addHook('onSend', async (request, reply, payload) => {
+    const auth = request.routeOptions.config?.auth;
     if (
-      request.routeOptions.config?.auth !== 'user' ||
+      (auth !== 'user' && auth !== 'user-or-node') ||
       request.principal?.kind !== 'user' ||
       request.accessChecked ||
       reply.statusCode >= 400
@@ -220,4 +225,18 @@ async function authenticateNode(
       401,
     );
   return { kind: 'node', nodeId };
+}
+
+/**
+ * Closes `app`: stops accepting, lets requests in flight finish for `graceMs`, then drops
+ * every connection left (a client that vanished mid-request, a stream nobody ends), so that
+ * a hub never hangs on stop.
+ */
+export async function closeHttpServer(app: FastifyInstance, graceMs = 3000): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
 }

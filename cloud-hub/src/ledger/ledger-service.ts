@@ -486,28 +486,12 @@ export class LedgerService {
   /** Changes after `since`, oldest first. */
   async changes(since: number, limit: number): Promise<{ changes: LedgerChange[]; next: number }> {
     const entries = await this.store.entries(since, limit);
-    const changes = entries.map((e): LedgerChange => {
-      const {
-        action: _a,
-        actor,
-        device,
-        ...detail
-      } = JSON.parse(e.content) as {
-        action: string;
-        actor?: LedgerActor;
-        device?: DeviceSnapshot;
-      } & Record<string, unknown>;
-      return {
-        seq: e.seq,
-        time: e.time,
-        action: e.action,
-        deviceCode: e.deviceCode,
-        actor: actor ?? null,
-        device: device ?? null,
-        detail,
-      };
-    });
-    return { changes, next: entries.at(-1)?.seq ?? since };
+    return { changes: entries.map(changeOf), next: entries.at(-1)?.seq ?? since };
+  }
+
+  /** Every filed change of one device, oldest first: registration, moves, resolutions. */
+  async history(code: string, limit = 1000): Promise<LedgerChange[]> {
+    return (await this.store.entriesOf(code, limit)).map(changeOf);
   }
 
   /** The chain export (README.md): entries after `since` with the key that checks them. */
@@ -854,4 +838,27 @@ function transitionError(code: string, from: DeviceState, to: DeviceState, why: 
     409,
     { code, from, to },
   );
+}
+
+/** A chain entry read as a change (content parsed). */
+function changeOf(e: LedgerEntry): LedgerChange {
+  const {
+    action: _a,
+    actor,
+    device,
+    ...detail
+  } = JSON.parse(e.content) as {
+    action: string;
+    actor?: LedgerActor;
+    device?: DeviceSnapshot;
+  } & Record<string, unknown>;
+  return {
+    seq: e.seq,
+    time: e.time,
+    action: e.action,
+    deviceCode: e.deviceCode,
+    actor: actor ?? null,
+    device: device ?? null,
+    detail,
+  };
 }

@@ -70,6 +70,8 @@ export interface DeviceFilter {
   ownerAgency?: string | undefined;
   /** Keyset pagination: codes after this one. */
   after?: string | undefined;
+  /** Text: a part of the code, model, vendor or pole id (case-insensitive). */
+  text?: string | undefined;
   limit: number;
 }
 
@@ -334,8 +336,9 @@ export class LedgerStore {
       `SELECT ${DEVICE_COLUMNS} FROM ledger_devices
        WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR state = $2)
          AND ($3::text IS NULL OR owner_agency = $3) AND ($4::text IS NULL OR code > $4)
+         AND ($6::text IS NULL OR strpos(lower(concat_ws(' ', code, model, vendor, pole_id)), lower($6)) > 0)
        ORDER BY code LIMIT $5`,
-      [f.kind ?? null, f.state ?? null, f.ownerAgency ?? null, f.after ?? null, f.limit],
+      [f.kind ?? null, f.state ?? null, f.ownerAgency ?? null, f.after ?? null, f.limit, f.text ?? null],
     );
     return rows;
   }
@@ -384,6 +387,15 @@ export class LedgerStore {
     const { rows } = await this.#db.query<EntryRow>(
       `SELECT ${ENTRY_COLUMNS} FROM ledger_chain WHERE seq > $1 ORDER BY seq LIMIT $2`,
       [since, limit],
+    );
+    return rows.map(toEntry);
+  }
+
+  /** Chain entries of one device, oldest first (its lifecycle history). */
+  async entriesOf(deviceCode: string, limit: number): Promise<LedgerEntry[]> {
+    const { rows } = await this.#db.query<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_chain WHERE device_code = $1 ORDER BY seq LIMIT $2`,
+      [deviceCode, limit],
     );
     return rows.map(toEntry);
   }

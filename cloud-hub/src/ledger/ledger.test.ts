@@ -212,6 +212,22 @@ describe('sensor ledger', () => {
       `/v1/ledger/changes?since=${feed.body.next}`,
     );
     expect(empty.body).toEqual({ changes: [], next: feed.body.next });
+    // The device's own history: the same moves, read by device (console detail page).
+    const history = await t.api<Array<{ action: string; state: string; detail: { to?: string } }>>(
+      'GET',
+      `/v1/ledger/devices/${d.code}/history`,
+    );
+    expect(history.body.map((h) => [h.action, h.state, h.detail.to ?? null])).toEqual([
+      ['device.registered', 'proposed', null],
+      ['device.transition', 'in-review', 'in-review'],
+      ['device.transition', 'proposed', 'proposed'],
+    ]);
+    // Text search over code, model, vendor and pole.
+    const found = await t.api<LedgerDevice[]>('GET', `/v1/ledger/devices?q=${d.code.slice(-8)}`);
+    expect(found.body.map((x) => x.code)).toEqual([d.code]);
+    const byVendor = await t.api<LedgerDevice[]>('GET', '/v1/ledger/devices?q=hikvision&limit=10000');
+    expect(byVendor.body.length).toBeGreaterThan(0);
+    expect(byVendor.body.every((x) => x.vendor === 'Hikvision')).toBe(true);
   });
 
   it('verifies the chain and names the first broken link after direct database edits', async () => {

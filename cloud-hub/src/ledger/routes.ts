@@ -87,6 +87,9 @@ const ListQuery = Type.Object({
   state: Type.Optional(State),
   owner: Type.Optional(Type.String({ maxLength: 64 })),
   after: Type.Optional(Code),
+  q: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: 'part of the code, model, vendor or pole id' }),
+  ),
   limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
 });
 const SinceQuery = Type.Object({
@@ -245,7 +248,8 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
       config,
       schema: {
         tags,
-        summary: 'Devices in code order (page with ?after=<last code>)',
+        summary:
+          'Devices in code order (page with ?after=<last code>; ?q= matches code, model, vendor, pole)',
         description:
           'Reviewers, field engineers and platform admins see every device; agency operators their own.',
         security,
@@ -264,6 +268,7 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
         state: q.state,
         ownerAgency: own ?? q.owner,
         after: q.after,
+        text: q.q,
         limit: q.limit,
       });
       return devices.filter((d) => canReadDevice(who, d));
@@ -320,6 +325,50 @@ export async function ledgerRoutes(app: FastifyInstance, deps: LedgerRouteDeps):
         reuseOf: device.reuseOf,
         justification: device.justification,
       };
+    },
+  );
+  app.get<{ Params: Static<typeof CodeParams> }>(
+    '/v1/ledger/devices/:code/history',
+    {
+      config,
+      schema: {
+        tags,
+        summary: 'Lifecycle history of one device from the filing chain, oldest first',
+        security,
+        params: CodeParams,
+        response: {
+          200: Type.Array(
+            Type.Object({
+              seq: Type.Integer(),
+              time: Type.String(),
+              action: Type.String(),
+              actor: Nullable(
+                Type.Object({
+                  kind: Type.String(),
+                  id: Type.String(),
+                  agencyId: Type.Optional(Type.String()),
+                }),
+              ),
+              state: Nullable(Type.String({ description: 'state of the device after the change' })),
+              detail: Type.Record(Type.String(), Type.Unknown(), { description: 'from, to, note, reuse …' }),
+            }),
+          ),
+        },
+      },
+    },
+    async (request) => {
+      requireRole(request, ANY_LEDGER_ROLE);
+      const device = await ledger.device(request.params.code);
+      requireRead(request, device);
+      const history = await ledger.history(device.code);
+      return history.map((c) => ({
+        seq: c.seq,
+        time: c.time,
+        action: c.action,
+        actor: c.actor,
+        state: c.device?.state ?? null,
+        detail: c.detail,
+      }));
     },
   );
   app.post<{ Params: Static<typeof CodeParams>; Body: Static<typeof ResolutionBody> }>(

@@ -5,6 +5,7 @@
  * exponentially up to a ceiling; the receiver de-duplicates by `seq`.
  */
 import { componentLogger, errorMessage, type Logger } from '@citysense/protocol';
+import { postWebhook, webhookBackoffMs } from '../http/webhook-post.ts';
 import type { Database } from '../storage/database.ts';
 import type { LedgerService } from './ledger-service.ts';
 
@@ -153,7 +154,7 @@ export class LedgerWebhook {
         );
         continue;
       }
-      const delay = Math.min(this.#o.maxBackoffMs, this.#o.backoffMs * 2 ** Math.min(attempts, 30));
+      const delay = webhookBackoffMs(attempts, this.#o.backoffMs, this.#o.maxBackoffMs);
       await this.#o.db.query(
         `UPDATE ledger_webhook_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
            updated_at = now() WHERE target = $1`,
@@ -169,23 +170,12 @@ export class LedgerWebhook {
   }
 
   /** POSTs one page; null on a 2xx answer, else what went wrong. */
-  async #post(page: Awaited<ReturnType<LedgerService['chain']>>, stop: AbortSignal): Promise<string | null> {
+  #post(page: Awaited<ReturnType<LedgerService['chain']>>, stop: AbortSignal): Promise<string | null> {
     const first = page.entries[0]?.seq ?? 0;
-    try {
-      const res = await fetch(this.#o.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-citysense-ledger-seq': `${first}-${page.next}`,
-        },
-        body: JSON.stringify(page),
-        signal: AbortSignal.any([stop, AbortSignal.timeout(this.#o.timeoutMs ?? 10_000)]),
-      });
-      // Drain the body so the connection is reused.
-      await res.arrayBuffer().catch(() => undefined);
-      return res.ok ? null : `HTTP ${res.status}`;
-    } catch (err) {
-      return errorMessage(err);
-    }
+    return postWebhook(this.#o.url, JSON.stringify(page), {
+      headers: { 'x-citysense-ledger-seq': `${first}-${page.next}` },
+      timeoutMs: this.#o.timeoutMs,
+      signal: stop,
+    });
   }
 }

@@ -8,6 +8,7 @@ import {
   randomSecret,
   sha256Hex,
 } from '@citysense/protocol';
+import type { AuditActor } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../storage/database.ts';
 
 /** An edge compute node in the registry. */
@@ -34,6 +35,30 @@ export interface NodeCredentials {
   groupId: string;
   username: string;
   password: string;
+}
+
+/** What a box replacement took over: the facts of the box that was replaced. */
+export interface ReplacedBox {
+  hardware: Partial<NodeHardware>;
+  agentVersion: string | null;
+  /** SHA-256 of the old box's public key (PEM), to tell boxes apart in the history. */
+  publicKeySha256: string;
+  enrolledAt: Date;
+  replacedAt: Date | null;
+}
+
+/** Kinds of identity change kept in a node's history. */
+export type NodeEventKind = 'enrolled' | 'replaced' | 'deregistered';
+
+/** One identity change of a node (`node_events`). */
+export interface NodeEvent {
+  id: number;
+  nodeId: string;
+  at: Date;
+  kind: NodeEventKind;
+  /** Who did it or authorised it; null when unknown. */
+  actor: AuditActor | null;
+  details: Record<string, unknown>;
 }
 
 /** The facts a node sends to enrol. */
@@ -89,6 +114,14 @@ const toNode = (r: NodeRow): EdgeNode => ({
 /** How long a "not enrolled" answer from the database is trusted. */
 const UNKNOWN_NODE_TTL_MS = 5000;
 
+/**
+ * How long a cached credential is trusted for HTTP before it is read again: another
+ * hub replica may have replaced the box or deregistered the node since.
+ */
+const CREDENTIAL_RECHECK_MS = 5000;
+
+const parseJson = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
+
 /** Generates a node id for a token without a name: `gw-` and 8 hex digits. */
 export function generateNodeId(): string {
   return `gw-${randomBytes(4).toString('hex')}`;
@@ -106,6 +139,8 @@ export class NodeRegistry {
   readonly #credentials = new Map<string, string>();
   /** node id → when the database last said it is not an active node. */
   readonly #unknown = new Map<string, number>();
+  /** node id → when its cached credential hash was last read from the database. */
+  readonly #confirmedAt = new Map<string, number>();
 
   constructor(db: Database, groupId: string) {
     this.#db = db;
@@ -118,13 +153,49 @@ export class NodeRegistry {
       'SELECT id, credential_hash FROM nodes WHERE deregistered_at IS NULL',
     );
     this.#credentials.clear();
-    for (const r of rows) this.#credentials.set(r.id, r.credential_hash);
+    this.#confirmedAt.clear();
+    const now = Date.now();
+    for (const r of rows) {
+      this.#credentials.set(r.id, r.credential_hash);
+      this.#confirmedAt.set(r.id, now);
+    }
   }
 
   /** True when `password` is the current MQTT credential of active node `nodeId`. */
   authenticate(nodeId: string, password: string): boolean {
     const hash = this.#credentials.get(nodeId);
     return hash !== undefined && digestEquals(hash, sha256Hex(password));
+  }
+
+  /** True when `passwordHash` (SHA-256 hex) is still the current credential of `nodeId`: sessions opened with an older one are stale. */
+  isCurrent(nodeId: string, passwordHash: string): boolean {
+    const hash = this.#credentials.get(nodeId);
+    return hash !== undefined && digestEquals(hash, passwordHash);
+  }
+
+  /**
+   * Checks node credentials for HTTP: like `authenticate`, but a cached credential
+   * older than a few seconds is read again from the database, so that a box replaced
+   * or a node deregistered through another hub replica is refused here too.
+   */
+  async verify(nodeId: string, password: string): Promise<boolean> {
+    if (!(await this.isActive(nodeId))) return false;
+    if (Date.now() - (this.#confirmedAt.get(nodeId) ?? 0) > CREDENTIAL_RECHECK_MS) {
+      const { rows } = await this.#db.query<{ credential_hash: string }>(
+        'SELECT credential_hash FROM nodes WHERE id = $1 AND deregistered_at IS NULL',
+        [nodeId],
+      );
+      const row = rows[0];
+      if (row) {
+        this.#credentials.set(nodeId, row.credential_hash);
+        this.#confirmedAt.set(nodeId, Date.now());
+      } else {
+        this.#credentials.delete(nodeId);
+        this.#confirmedAt.delete(nodeId);
+        return false;
+      }
+    }
+    return this.authenticate(nodeId, password);
   }
 
   /**
@@ -148,6 +219,7 @@ export class NodeRegistry {
     }
     this.#unknown.delete(nodeId);
     this.#credentials.set(nodeId, row.credential_hash);
+    this.#confirmedAt.set(nodeId, Date.now());
     return true;
   }
 
@@ -162,20 +234,24 @@ export class NodeRegistry {
     if (rows.length > 0) {
       throw new CitysenseError(
         'CS_ERR_NODE_EXISTS',
-        `node ${id} is already enrolled: to swap its box use a replacement token (POST /v1/nodes/${id}/replace)`,
+        `node ${id} is already enrolled: to swap its box use a replacement token (citysense token replace ${id}, or POST /v1/nodes/${id}/replacement-tokens)`,
         409,
       );
     }
     return id;
   }
 
-  /** Creates or (for a replacement) takes over a node record inside `tx`; returns fresh MQTT credentials. */
+  /**
+   * Creates or (for a replacement) takes over a node record inside `tx`; returns fresh
+   * MQTT credentials and, for a replacement, the facts of the box that was replaced.
+   * Only an active node can be taken over: CS_ERR_NODE_UNKNOWN (404) otherwise.
+   */
   async enroll(
     tx: Queryable,
     nodeId: string,
     facts: NodeEnrollment,
     replacing: boolean,
-  ): Promise<NodeCredentials> {
+  ): Promise<NodeCredentials & { replacedBox: ReplacedBox | null }> {
     assertValidId(nodeId, 'node id');
     const password = randomSecret(24);
     const hash = sha256Hex(password);
@@ -191,16 +267,40 @@ export class NodeRegistry {
       facts.location?.lat ?? null,
       facts.poleId ?? null,
     ];
+    let replacedBox: ReplacedBox | null = null;
     if (replacing) {
-      const { rows } = await tx.query(
+      const { rows: before } = await tx.query<{
+        hardware: Partial<NodeHardware> | string;
+        agent_version: string | null;
+        public_key: string;
+        enrolled_at: Date;
+        replaced_at: Date | null;
+      }>(
+        `SELECT hardware, agent_version, public_key, enrolled_at, replaced_at FROM nodes
+          WHERE id = $1 AND group_id = $2 AND deregistered_at IS NULL FOR UPDATE`,
+        [nodeId, this.#groupId],
+      );
+      const old = before[0];
+      if (!old)
+        throw new CitysenseError(
+          'CS_ERR_NODE_UNKNOWN',
+          `node ${nodeId} to replace is not an active node (deregistered or unknown): enrol the box with a new enrolment token instead`,
+          404,
+        );
+      replacedBox = {
+        hardware: parseJson(old.hardware),
+        agentVersion: old.agent_version,
+        publicKeySha256: sha256Hex(old.public_key),
+        enrolledAt: new Date(old.enrolled_at),
+        replacedAt: date(old.replaced_at),
+      };
+      await tx.query(
         `UPDATE nodes SET public_key = $4, credential_hash = $5, agent_version = $6, hardware = $7::jsonb,
                 longitude = COALESCE($8, longitude), latitude = COALESCE($9, latitude), pole_id = COALESCE($10, pole_id),
-                name = COALESCE($3, name), replaced_at = now(), deregistered_at = NULL, online = false
-          WHERE id = $1 AND group_id = $2 RETURNING id`,
+                name = COALESCE($3, name), replaced_at = now(), online = false
+          WHERE id = $1 AND group_id = $2`,
         params,
       );
-      if (rows.length === 0)
-        throw new CitysenseError('CS_ERR_NODE_UNKNOWN', `node ${nodeId} to replace does not exist`, 404);
     } else {
       await tx.query(
         `INSERT INTO nodes (id, group_id, name, public_key, credential_hash, agent_version, hardware, longitude, latitude, pole_id)
@@ -211,13 +311,58 @@ export class NodeRegistry {
         params,
       );
     }
-    return { nodeId, groupId: this.#groupId, username: nodeId, password };
+    return { nodeId, groupId: this.#groupId, username: nodeId, password, replacedBox };
   }
 
-  /** Makes credentials of a committed enrolment effective for MQTT. */
+  /** Makes credentials of a committed enrolment effective for MQTT (and the old ones of a replaced box void). */
   activate(nodeId: string, password: string): void {
     this.#unknown.delete(nodeId);
     this.#credentials.set(nodeId, sha256Hex(password));
+    this.#confirmedAt.set(nodeId, Date.now());
+  }
+
+  /** Appends to a node's identity history inside `tx` (or on the database). */
+  async recordEvent(
+    tx: Queryable,
+    event: {
+      nodeId: string;
+      kind: NodeEventKind;
+      actor: AuditActor | null;
+      details: Record<string, unknown>;
+    },
+  ): Promise<void> {
+    await tx.query(
+      'INSERT INTO node_events (node_id, kind, actor, details) VALUES ($1, $2, $3::jsonb, $4::jsonb)',
+      [
+        event.nodeId,
+        event.kind,
+        event.actor ? JSON.stringify(event.actor) : null,
+        JSON.stringify(event.details),
+      ],
+    );
+  }
+
+  /** A node's identity history, oldest first; CS_ERR_NODE_UNKNOWN when the node never existed. */
+  async events(nodeId: string): Promise<NodeEvent[]> {
+    await this.get(nodeId);
+    const { rows } = await this.#db.query<{
+      id: number | string;
+      node_id: string;
+      at: Date;
+      kind: NodeEventKind;
+      actor: AuditActor | string | null;
+      details: Record<string, unknown> | string;
+    }>('SELECT id, node_id, at, kind, actor, details FROM node_events WHERE node_id = $1 ORDER BY id', [
+      nodeId,
+    ]);
+    return rows.map((r) => ({
+      id: Number(r.id),
+      nodeId: r.node_id,
+      at: new Date(r.at),
+      kind: r.kind,
+      actor: r.actor === null ? null : parseJson(r.actor),
+      details: parseJson(r.details),
+    }));
   }
 
   /** Lists nodes; deregistered ones only when asked. */
@@ -237,15 +382,36 @@ export class NodeRegistry {
     return toNode(row);
   }
 
-  /** Deregisters a node: its credentials stop working at once; history stays. */
-  async deregister(nodeId: string): Promise<void> {
-    const { rows } = await this.#db.query(
-      'UPDATE nodes SET deregistered_at = now(), online = false WHERE id = $1 AND deregistered_at IS NULL RETURNING id',
+  /** The agency a node belongs to (`agency_nodes`), or null for a node of no agency. */
+  async agencyOf(nodeId: string): Promise<string | null> {
+    const { rows } = await this.#db.query<{ agency_id: string }>(
+      'SELECT agency_id FROM agency_nodes WHERE node_id = $1',
       [nodeId],
     );
-    if (rows.length === 0)
-      throw new CitysenseError('CS_ERR_NODE_UNKNOWN', `node ${nodeId} is not an active node`, 404);
+    return rows[0]?.agency_id ?? null;
+  }
+
+  /** Every node that belongs to an agency, with its agency (`agency_nodes`); nodes of none are absent. */
+  async agencies(): Promise<Map<string, string>> {
+    const { rows } = await this.#db.query<{ node_id: string; agency_id: string }>(
+      'SELECT node_id, agency_id FROM agency_nodes',
+    );
+    return new Map(rows.map((r) => [r.node_id, r.agency_id]));
+  }
+
+  /** Deregisters a node: its credentials stop working at once; history stays. */
+  async deregister(nodeId: string, actor: AuditActor | null = null): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        'UPDATE nodes SET deregistered_at = now(), online = false WHERE id = $1 AND deregistered_at IS NULL RETURNING id',
+        [nodeId],
+      );
+      if (rows.length === 0)
+        throw new CitysenseError('CS_ERR_NODE_UNKNOWN', `node ${nodeId} is not an active node`, 404);
+      await this.recordEvent(tx, { nodeId, kind: 'deregistered', actor, details: {} });
+    });
     this.#credentials.delete(nodeId);
+    this.#confirmedAt.delete(nodeId);
   }
 
   /** Records a Sparkplug NBIRTH: online, with session number and agent version. */

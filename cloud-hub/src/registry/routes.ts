@@ -1,5 +1,9 @@
+import { CitysenseError } from '@citysense/protocol';
 import { type Static, Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type AuditLog, actorOf } from '../audit/audit-log.ts';
+import { can, requireRole } from '../auth/access.ts';
+import type { Role } from '../auth/roles.ts';
 import type { MessageBus } from '../broker/message-bus.ts';
 import { BucketSchema, resolveRange, TimeRangeQuery } from '../telemetry/query-params.ts';
 import type { ReadingStore } from '../telemetry/reading-store.ts';
@@ -23,6 +27,13 @@ const TokenCreateBody = Type.Object(
   { additionalProperties: false },
 );
 
+const ActorSchema = Type.Object({
+  kind: Type.String(),
+  id: Type.Union([Type.String(), Type.Null()]),
+  username: Type.Union([Type.String(), Type.Null()]),
+  agencyId: Type.Union([Type.String(), Type.Null()]),
+});
+
 const TokenSchema = Type.Object({
   id: Type.String(),
   name: Type.Union([Type.String(), Type.Null()]),
@@ -31,6 +42,26 @@ const TokenSchema = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
   usedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   usedByNode: Type.Union([Type.String(), Type.Null()]),
+  issuedBy: Type.Union([ActorSchema, Type.Null()]),
+});
+
+const ReplacementTokenBody = Type.Object(
+  {
+    ttl: Type.Optional(
+      Type.String({ description: 'lifetime, e.g. 30m, 24h, 7d (default 24h)', examples: ['24h'] }),
+    ),
+    expires: Type.Optional(Type.String({ description: 'alias of ttl' })),
+  },
+  { additionalProperties: false },
+);
+
+const NodeEventSchema = Type.Object({
+  id: Type.Integer(),
+  nodeId: Type.String(),
+  at: Type.String({ format: 'date-time' }),
+  kind: Type.Union([Type.Literal('enrolled'), Type.Literal('replaced'), Type.Literal('deregistered')]),
+  actor: Type.Union([ActorSchema, Type.Null()]),
+  details: Type.Object({}, { additionalProperties: true }),
 });
 
 const EnrollBody = Type.Object(
@@ -58,6 +89,13 @@ const EnrollBody = Type.Object(
       }),
     ),
     poleId: Type.Optional(Type.String({ maxLength: 64 })),
+    nodeId: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description:
+          'node id this box expects to get; with a replacement token it must be the replaced node (else 409 CS_ERR_TOKEN_NODE_MISMATCH)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -92,9 +130,22 @@ const NodeSchema = Type.Object({
   lastDeathAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   health: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
   devices: Type.Array(Type.Object({ id: Type.String(), online: Type.Boolean() })),
+  agencyId: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], { description: 'agency the node belongs to (agency_nodes)' }),
+  ),
 });
 
+/**
+ * Who reads the fleet: platform admins, and field engineers for the nodes of their own
+ * agency plus nodes of no agency yet (a box they just enrolled, before an admin gives
+ * it to an agency; the same rule as replacement tokens).
+ */
+const FLEET_READERS: readonly Role[] = ['field-engineer', 'platform-admin'];
+/** Who issues enrolment tokens: field engineers enrol boxes on poles, platform admins too. */
+const ENROLLERS: readonly Role[] = ['field-engineer', 'platform-admin'];
+
 const errors = {
+  403: { $ref: 'Error#' },
   400: { $ref: 'Error#' },
   401: { $ref: 'Error#' },
   404: { $ref: 'Error#' },
@@ -109,6 +160,7 @@ export interface RegistryRouteDeps {
   host: SparkplugHost;
   store: ReadingStore;
   bus: MessageBus;
+  audit: AuditLog;
   /** MQTT URL handed to nodes; null derives `mqtt://<host the node used>:<port>`. */
   publicMqttUrl: string | null;
   mqttPort: number;
@@ -119,17 +171,20 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
   app.post<{ Body: Static<typeof TokenCreateBody> }>(
     '/v1/enrollment-tokens',
     {
+      config: { auth: 'user' },
       schema: {
         tags: ['enrolment'],
-        summary: 'Create a one-time enrolment token',
+        summary: 'Create a one-time enrolment token (field engineers and platform admins)',
         body: TokenCreateBody,
         response: { 201: Type.Intersect([TokenSchema, Type.Object({ token: Type.String() })]), ...errors },
       },
     },
     async (request, reply) => {
+      requireRole(request, ENROLLERS);
       const created = await deps.tokens.create({
         name: request.body.name,
         ttlMs: parseDuration(request.body.expires ?? '24h'),
+        issuedBy: actorOf(request.principal),
       });
       return reply.status(201).send(created);
     },
@@ -138,13 +193,17 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
   app.get(
     '/v1/enrollment-tokens',
     {
+      config: { auth: 'user' },
       schema: {
         tags: ['enrolment'],
         summary: 'List enrolment tokens (secrets are never shown again)',
-        response: { 200: Type.Array(TokenSchema) },
+        response: { 200: Type.Array(TokenSchema), 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } },
       },
     },
-    async () => deps.tokens.list(),
+    async (request) => {
+      requireRole(request, ENROLLERS);
+      return deps.tokens.list();
+    },
   );
 
   app.post<{ Body: Static<typeof EnrollBody> }>(
@@ -152,7 +211,8 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
     {
       schema: {
         tags: ['enrolment'],
-        summary: 'Enrol a node with a one-time token',
+        summary:
+          'Enrol a node with a one-time token; a replacement token makes this box take over its node (same id and history, new credentials)',
         security: [],
         body: EnrollBody,
         response: { 201: EnrollReply, ...errors },
@@ -160,6 +220,20 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
     },
     async (request, reply) => {
       const result = await deps.enrollment.enroll(request.body);
+      const swap = result.replacement;
+      if (swap) {
+        // The old box's credential is void now; close its live sessions before the new box can connect.
+        deps.host.forget(result.nodeId);
+        deps.bus.disconnectNode(result.nodeId);
+        deps.audit.recordRequest(request, {
+          actor: swap.issuedBy ?? actorOf({ kind: 'node', nodeId: result.nodeId }),
+          action: 'node.replace',
+          targetType: 'node',
+          targetId: result.nodeId,
+          before: swap.previous,
+          after: { ...swap.current, tokenId: swap.tokenId, performedBy: 'replacement box' },
+        });
+      }
       const url = deps.publicMqttUrl ?? `mqtt://${request.hostname.replace(/:\d+$/, '')}:${deps.mqttPort}`;
       return reply.status(201).send({
         nodeId: result.nodeId,
@@ -180,35 +254,53 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
     };
   };
 
+  /** Refuses people who may not read the node (before saying whether it exists); returns its agency. */
+  const mayReadNode = async (request: FastifyRequest, nodeId: string): Promise<string | null> => {
+    requireRole(request, FLEET_READERS);
+    const agencyId = await deps.registry.agencyOf(nodeId);
+    requireRole(request, FLEET_READERS, { agencyId: agencyId ?? undefined });
+    return agencyId;
+  };
+
   app.get<{ Querystring: { includeDeregistered?: boolean } }>(
     '/v1/nodes',
     {
+      config: { auth: 'user' },
       schema: {
         tags: ['registry'],
-        summary: 'List edge nodes with status, last seen and latest health',
+        summary:
+          "List edge nodes with status, last seen, latest health and agency (field engineers: their agency's nodes and nodes of no agency)",
         querystring: Type.Object({ includeDeregistered: Type.Optional(Type.Boolean()) }),
-        response: { 200: Type.Array(NodeSchema) },
+        response: { 200: Type.Array(NodeSchema), 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } },
       },
     },
     async (request) => {
-      const nodes = await deps.registry.list({
-        includeDeregistered: request.query.includeDeregistered === true,
-      });
-      return nodes.map(present);
+      const who = requireRole(request, FLEET_READERS);
+      const [nodes, agencies] = await Promise.all([
+        deps.registry.list({ includeDeregistered: request.query.includeDeregistered === true }),
+        deps.registry.agencies(),
+      ]);
+      return nodes
+        .map((n) => ({ ...present(n), agencyId: agencies.get(n.id) ?? null }))
+        .filter((n) => can(who, FLEET_READERS, { agencyId: n.agencyId ?? undefined }));
     },
   );
 
   app.get<{ Params: Static<typeof NodeIdParam> }>(
     '/v1/nodes/:id',
     {
+      config: { auth: 'user' },
       schema: {
         tags: ['registry'],
-        summary: 'One node',
+        summary: 'One node (field engineers: of their agency or of none)',
         params: NodeIdParam,
         response: { 200: NodeSchema, ...errors },
       },
     },
-    async (request) => present(await deps.registry.get(request.params.id)),
+    async (request) => {
+      const agencyId = await mayReadNode(request, request.params.id);
+      return { ...present(await deps.registry.get(request.params.id)), agencyId };
+    },
   );
 
   app.delete<{ Params: Static<typeof NodeIdParam> }>(
@@ -222,36 +314,103 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
       },
     },
     async (request, reply) => {
-      await deps.registry.deregister(request.params.id);
+      await deps.registry.deregister(request.params.id, actorOf(request.principal));
       deps.host.forget(request.params.id);
       deps.bus.disconnectNode(request.params.id);
       return reply.status(204).send();
     },
   );
 
-  app.post<{ Params: Static<typeof NodeIdParam>; Body: { expires?: string } }>(
+  const issueReplacementToken = async (
+    request: FastifyRequest<{
+      Params: Static<typeof NodeIdParam>;
+      Body: Static<typeof ReplacementTokenBody>;
+    }>,
+    reply: FastifyReply,
+  ) => {
+    const roles = ['field-engineer', 'platform-admin'] as const;
+    // Hold the role somewhere first, so that people without it learn nothing about nodes.
+    requireRole(request, roles);
+    const node = await deps.registry.get(request.params.id);
+    if (node.deregisteredAt)
+      throw new CitysenseError(
+        'CS_ERR_NODE_UNKNOWN',
+        `node ${node.id} was deregistered at ${node.deregisteredAt.toISOString()}: a box cannot take it over; enrol the box with a new enrolment token (citysense token create)`,
+        404,
+      );
+    const agencyId = (await deps.registry.agencyOf(node.id)) ?? undefined;
+    const who = requireRole(request, roles, { agencyId });
+    const created = await deps.tokens.create({
+      name: node.id,
+      ttlMs: parseDuration(request.body?.ttl ?? request.body?.expires ?? '24h'),
+      replacesNode: node.id,
+      issuedBy: actorOf(who),
+    });
+    deps.audit.recordRequest(request, {
+      action: 'node.replacement-token.create',
+      targetType: 'node',
+      targetId: node.id,
+      after: { tokenId: created.id, expiresAt: created.expiresAt, agencyId: agencyId ?? null },
+    });
+    return reply.status(201).send(created);
+  };
+
+  const replacementTokenSchema = {
+    tags: ['registry'],
+    params: NodeIdParam,
+    body: ReplacementTokenBody,
+    response: {
+      201: Type.Intersect([TokenSchema, Type.Object({ token: Type.String() })]),
+      ...errors,
+    },
+  };
+
+  app.post<{ Params: Static<typeof NodeIdParam>; Body: Static<typeof ReplacementTokenBody> }>(
+    '/v1/nodes/:id/replacement-tokens',
+    {
+      config: { auth: 'user' },
+      schema: {
+        ...replacementTokenSchema,
+        summary:
+          "Issue a one-time replacement token (field engineer of the node's agency, or platform admin): the box enrolled with it takes over this node id and its history, and the old box's credentials stop working",
+      },
+    },
+    issueReplacementToken,
+  );
+
+  app.post<{ Params: Static<typeof NodeIdParam>; Body: Static<typeof ReplacementTokenBody> }>(
     '/v1/nodes/:id/replace',
     {
+      config: { auth: 'user' },
+      schema: {
+        ...replacementTokenSchema,
+        summary: 'Deprecated alias of POST /v1/nodes/{id}/replacement-tokens',
+        deprecated: true,
+      },
+    },
+    issueReplacementToken,
+  );
+
+  app.get<{ Params: Static<typeof NodeIdParam> }>(
+    '/v1/nodes/:id/events',
+    {
+      config: { auth: 'user' },
       schema: {
         tags: ['registry'],
         summary:
-          'Create a replacement token: a new box enrolled with it takes over this node id and its history',
+          'Identity history of a node: enrolment, box replacements (old → new hardware, who), deregistration',
         params: NodeIdParam,
-        body: Type.Object(
-          { expires: Type.Optional(Type.String({ default: '24h' })) },
-          { additionalProperties: false },
-        ),
-        response: { 201: Type.Intersect([TokenSchema, Type.Object({ token: Type.String() })]), ...errors },
+        response: { 200: Type.Array(NodeEventSchema), ...errors },
       },
     },
-    async (request, reply) => {
-      const node = await deps.registry.get(request.params.id);
-      const created = await deps.tokens.create({
-        name: node.name ?? undefined,
-        ttlMs: parseDuration(request.body?.expires ?? '24h'),
-        replacesNode: node.id,
+    async (request) => {
+      const roles = ['field-engineer', 'agency-operator', 'platform-admin'] as const;
+      requireRole(request, roles);
+      const events = await deps.registry.events(request.params.id);
+      requireRole(request, roles, {
+        agencyId: (await deps.registry.agencyOf(request.params.id)) ?? undefined,
       });
-      return reply.status(201).send(created);
+      return events;
     },
   );
 
@@ -261,6 +420,7 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
   }>(
     '/v1/nodes/:id/health',
     {
+      config: { auth: 'user' },
       schema: {
         tags: ['registry'],
         summary:
@@ -270,6 +430,7 @@ export async function registryRoutes(app: FastifyInstance, deps: RegistryRouteDe
       },
     },
     async (request) => {
+      await mayReadNode(request, request.params.id);
       await deps.registry.get(request.params.id);
       const range = resolveRange(request.query);
       return deps.store.queryHealth({ node: request.params.id, ...range, bucket: request.query.bucket });

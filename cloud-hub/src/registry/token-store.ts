@@ -1,4 +1,5 @@
 import { CitysenseError, randomSecret, sha256Hex } from '@citysense/protocol';
+import type { AuditActor } from '../audit/audit-log.ts';
 import type { Database, Queryable } from '../storage/database.ts';
 
 /** An enrolment token as listed by the API (the secret itself is shown only once, at creation). */
@@ -10,6 +11,8 @@ export interface EnrollmentToken {
   expiresAt: Date;
   usedAt: Date | null;
   usedByNode: string | null;
+  /** Who issued the token (null for tokens from before box replacement was recorded). */
+  issuedBy: AuditActor | null;
 }
 
 /** A newly created token, with its secret. */
@@ -25,6 +28,7 @@ interface TokenRow {
   expires_at: Date;
   used_at: Date | null;
   used_by_node: string | null;
+  issued_by: AuditActor | string | null;
 }
 
 const toToken = (r: TokenRow): EnrollmentToken => ({
@@ -35,7 +39,10 @@ const toToken = (r: TokenRow): EnrollmentToken => ({
   expiresAt: new Date(r.expires_at),
   usedAt: r.used_at ? new Date(r.used_at) : null,
   usedByNode: r.used_by_node,
+  issuedBy: typeof r.issued_by === 'string' ? (JSON.parse(r.issued_by) as AuditActor) : r.issued_by,
 });
+
+const TOKEN_COLUMNS = 'id, name, replaces_node, created_at, expires_at, used_at, used_by_node, issued_by';
 
 const DURATION = /^(\d+)\s*(s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -62,7 +69,10 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
-/** One-time enrolment tokens. Only a SHA-256 of each token is stored. */
+/**
+ * One-time enrolment tokens, and replacement tokens (`replacesNode` set): the same
+ * store, the same one-time and expiry rules. Only a SHA-256 of each token is stored.
+ */
 export class TokenStore {
   readonly #db: Database;
 
@@ -75,14 +85,22 @@ export class TokenStore {
     name?: string | undefined;
     ttlMs: number;
     replacesNode?: string | undefined;
+    issuedBy?: AuditActor | undefined;
   }): Promise<CreatedToken> {
     const token = `cst_${randomSecret(24)}`;
     const id = `tok_${randomSecret(6)}`;
     const { rows } = await this.#db.query<TokenRow>(
-      `INSERT INTO enrollment_tokens (id, token_hash, name, replaces_node, expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
-       RETURNING id, name, replaces_node, created_at, expires_at, used_at, used_by_node`,
-      [id, sha256Hex(token), opts.name ?? null, opts.replacesNode ?? null, opts.ttlMs / 1000],
+      `INSERT INTO enrollment_tokens (id, token_hash, name, replaces_node, expires_at, issued_by)
+       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6::jsonb)
+       RETURNING ${TOKEN_COLUMNS}`,
+      [
+        id,
+        sha256Hex(token),
+        opts.name ?? null,
+        opts.replacesNode ?? null,
+        opts.ttlMs / 1000,
+        opts.issuedBy ? JSON.stringify(opts.issuedBy) : null,
+      ],
     );
     const row = rows[0];
     if (!row) throw new CitysenseError('CS_ERR_DB', 'token insert returned no row', 500);
@@ -92,7 +110,7 @@ export class TokenStore {
   /** Lists tokens, newest first. */
   async list(): Promise<EnrollmentToken[]> {
     const { rows } = await this.#db.query<TokenRow>(
-      `SELECT id, name, replaces_node, created_at, expires_at, used_at, used_by_node
+      `SELECT ${TOKEN_COLUMNS}
          FROM enrollment_tokens ORDER BY created_at DESC LIMIT 1000`,
     );
     return rows.map(toToken);
@@ -104,7 +122,7 @@ export class TokenStore {
    */
   async consume(tx: Queryable, token: string): Promise<EnrollmentToken> {
     const { rows } = await tx.query<TokenRow & { expired: boolean }>(
-      `SELECT id, name, replaces_node, created_at, expires_at, used_at, used_by_node, expires_at < now() AS expired
+      `SELECT ${TOKEN_COLUMNS}, expires_at < now() AS expired
          FROM enrollment_tokens WHERE token_hash = $1 FOR UPDATE`,
       [sha256Hex(token)],
     );
@@ -116,17 +134,21 @@ export class TokenStore {
         401,
       );
     }
+    const what = row.replaces_node ? `replacement token for node ${row.replaces_node}` : 'enrolment token';
+    const fresh = row.replaces_node
+      ? `citysense token replace ${row.replaces_node}`
+      : 'citysense token create';
     if (row.used_at) {
       throw new CitysenseError(
         'CS_ERR_TOKEN_USED',
-        `enrolment token was already used by node ${row.used_by_node}: tokens are one-time, ask for a new one`,
+        `${what} was already used by node ${row.used_by_node}: tokens are one-time, ask for a new one (${fresh})`,
         409,
       );
     }
     if (row.expired) {
       throw new CitysenseError(
         'CS_ERR_TOKEN_EXPIRED',
-        `enrolment token expired at ${new Date(row.expires_at).toISOString()}: ask for a new one`,
+        `${what} expired at ${new Date(row.expires_at).toISOString()}: ask for a new one (${fresh})`,
         401,
       );
     }

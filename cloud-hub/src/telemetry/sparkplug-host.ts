@@ -22,6 +22,7 @@ import {
   stateTopic,
   toRanges,
 } from '@citysense/protocol';
+import type { TelemetryObserver } from '../alarms/evaluator.ts';
 import type { MessageBus } from '../broker/message-bus.ts';
 import type { HubMetrics } from '../http/metrics.ts';
 import type { NodeRegistry } from '../registry/node-registry.ts';
@@ -65,6 +66,8 @@ export interface SparkplugHostOptions {
    * admitted), and its spool records are still acknowledged so the gateway stops resending.
    */
   admission?: SensorLedgerAdmission | undefined;
+  /** Sees every value as it is buffered and every node session change (the rules engine); must not block. */
+  observer?: TelemetryObserver | undefined;
   logger?: Logger;
 }
 
@@ -229,6 +232,7 @@ export class SparkplugHost {
     this.#sessions.set(nodeId, session);
     await this.#declare(session, '', payload);
     await this.#o.registry.markBirth(nodeId, bdSeq, agentVersionOf(payload.metrics));
+    this.#o.observer?.nodeState(nodeId, true);
     this.#log.info({ node: nodeId, bdSeq }, 'node online (NBIRTH)');
   }
 
@@ -242,6 +246,7 @@ export class SparkplugHost {
     }
     this.#sessions.delete(nodeId);
     await this.#o.registry.markDeath(nodeId);
+    this.#o.observer?.nodeState(nodeId, false);
     this.#log.info({ node: nodeId }, 'node offline (NDEATH)');
   }
 
@@ -323,6 +328,7 @@ export class SparkplugHost {
     let health: HealthSample | undefined;
     const refused = device !== '' && this.#o.admission?.sensorRefuses(device) === true;
     let dropped = 0;
+    const observer = this.#o.observer;
     for (const [m, d] of declared) {
       const time = m.timestamp ?? fallbackTime;
       const value = m.datatype === undefined ? applyDatatype(d.datatype, m.value) : m.value;
@@ -340,6 +346,7 @@ export class SparkplugHost {
           if (typeof value === 'number') {
             health ??= { nodeId: session.nodeId, time };
             health[d.role.column] = value;
+            observer?.value(session.nodeId, device, d.name, time, value);
           }
           break;
         case 'reading':
@@ -349,10 +356,13 @@ export class SparkplugHost {
             this.#o.metrics.rejected.inc({ reason: 'unsupported-type' });
           } else if (typeof value === 'string') {
             this.#o.writer.addReading(time, d.role.seriesId, null, value, qualityOf(m));
+            observer?.value(session.nodeId, device, d.name, time, null);
           } else if (typeof value === 'boolean') {
             this.#o.writer.addReading(time, d.role.seriesId, value ? 1 : 0, null, qualityOf(m));
+            observer?.value(session.nodeId, device, d.name, time, value ? 1 : 0);
           } else {
             this.#o.writer.addReading(time, d.role.seriesId, value, null, qualityOf(m));
+            observer?.value(session.nodeId, device, d.name, time, value);
           }
           break;
         case 'video-analytics':

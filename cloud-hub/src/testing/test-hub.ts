@@ -27,10 +27,11 @@ export interface TestHub {
 
 /** Starts a hub for a test. `overrides` are config values (e.g. databaseUrl, mqttUrl). */
 export async function startTestHub(
-  overrides: Partial<Omit<HubConfig, 'sip' | 'media' | 'ledger'>> & {
+  overrides: Partial<Omit<HubConfig, 'sip' | 'media' | 'ledger' | 'alarms'>> & {
     sip?: Partial<HubConfig['sip']>;
     media?: Partial<HubConfig['media']>;
     ledger?: Partial<HubConfig['ledger']>;
+    alarms?: Partial<HubConfig['alarms']>;
   } = {},
   dataDir?: string,
 ): Promise<TestHub> {

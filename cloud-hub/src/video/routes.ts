@@ -1,6 +1,8 @@
 import { CitysenseError } from '@citysense/protocol';
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import { openToRoles } from '../algorithms/open-to-roles.ts';
+import type { Role } from '../auth/roles.ts';
 import { resolveRange, TimeRangeQuery } from '../telemetry/query-params.ts';
 import type { VideoService } from './video-service.ts';
 import type { VideoStore } from './video-store.ts';
@@ -105,7 +107,14 @@ const StreamSchema = Type.Object({
   startedAt: Type.String(),
   players: Type.Integer(),
   bytesIn: Type.Integer(),
+  flvUrl: Type.String({ description: 'HTTP-FLV for browser players (mpegts.js, flv.js)' }),
 });
+
+/** The HTTP-FLV URL of a relay stream path `app/stream`. */
+function flvUrlOf(service: VideoService, path: string): string {
+  const [app = '', ...rest] = path.split('/');
+  return service.relay.flvUrl(app, rest.join('/'));
+}
 
 function notFound(id: string): CitysenseError {
   return new CitysenseError(
@@ -120,6 +129,17 @@ export async function videoRoutes(
   app: FastifyInstance,
   deps: { service: VideoService; store: VideoStore },
 ): Promise<void> {
+  await app.register(async (scope) => {
+    // Field engineers watch video in the console; admitting devices stays with admins.
+    openToRoles(scope, VIDEO_ROLES, (route) => route.method === 'GET' || route.method === 'HEAD');
+    videoReadRoutes(scope, deps);
+  });
+}
+
+/** Who watches video besides the admin token. */
+export const VIDEO_ROLES: readonly Role[] = ['field-engineer', 'platform-admin'];
+
+function videoReadRoutes(app: FastifyInstance, deps: { service: VideoService; store: VideoStore }): void {
   const tags = ['video access'];
   app.get(
     '/v1/video/devices',
@@ -230,6 +250,13 @@ export async function videoRoutes(
 
 /** Live GB/T 28181 video relayed to RTMP / HTTP-FLV, and the streams the relay carries. */
 export async function liveRoutes(app: FastifyInstance, deps: { service: VideoService }): Promise<void> {
+  await app.register(async (scope) => {
+    openToRoles(scope, VIDEO_ROLES);
+    liveRoutesIn(scope, deps);
+  });
+}
+
+function liveRoutesIn(app: FastifyInstance, deps: { service: VideoService }): void {
   const tags = ['video access'];
   app.post<{ Params: Static<typeof ChannelParams>; Body: Static<typeof LiveBody> }>(
     '/v1/video/channels/:id/live',
@@ -286,6 +313,7 @@ export async function liveRoutes(app: FastifyInstance, deps: { service: VideoSer
         startedAt: new Date(s.startedAt).toISOString(),
         players: s.players,
         bytesIn: s.bytesIn,
+        flvUrl: flvUrlOf(deps.service, s.path),
       })),
   );
 }

@@ -15,6 +15,7 @@
  * Readings carry the poll's time and quality `good`. Floats that decode to NaN or ±Infinity (a meter's
  * "not available") are left out.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { CitysenseError, componentLogger, errorMessage, hasCode, type Logger } from '@citysense/protocol';
 import type { DeviceDescriptor, Driver, DriverCapabilities, Reading } from '../driver.ts';
@@ -123,6 +124,8 @@ export class ModbusDriver extends DriverEmitter implements Driver {
     }
     const config = this.#config;
     const abort = new AbortController();
+    // Every unit's poll loop waits on this one signal: hundreds of listeners are expected, not a leak.
+    setMaxListeners(0, abort.signal);
     this.#abort = abort;
     this.#running = true;
     this.#up = deferred();

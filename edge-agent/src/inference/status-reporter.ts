@@ -7,13 +7,15 @@ import { type AssignmentStatus, errorMessage, type Logger } from '@citysense/pro
 import { type BackoffOptions, backoffDelay, sleep } from '../backoff.ts';
 import { BackgroundLoop } from './background-loop.ts';
 import { codeOf, isRetryable } from './errors.ts';
-import type { HubClient } from './hub-client.ts';
+import type { StatusReportOutcome } from './hub-client.ts';
 
-/** Options of the reporter. */
-export interface StatusReporterOptions {
-  client: Pick<HubClient, 'putStatus'>;
+/** Options of the reporter; `S` is the report type (AssignmentStatus here, OtaStatus for OTA). */
+export interface StatusReporterOptions<S = AssignmentStatus> {
+  client: { putStatus(id: string, status: S, signal: AbortSignal): Promise<StatusReportOutcome> };
   backoff: BackoffOptions;
   logger: Logger;
+  /** Called when the hub took a report (or has no such route/id), with the state it took. */
+  onDelivered?: ((id: string, status: S, outcome: StatusReportOutcome) => void) | undefined;
 }
 
 /** Reporter figures for the agent status. */
@@ -26,23 +28,23 @@ export interface StatusReporterStatus {
   lastError: { code: string; message: string } | null;
 }
 
-interface Pending {
-  status: AssignmentStatus;
+interface Pending<S> {
+  status: S;
   /** Bumped on every update, so a delivery only clears the state it sent. */
   seq: number;
 }
 
-/** Coalescing, retrying sender of AssignmentStatus reports. */
-export class StatusReporter {
-  readonly #o: StatusReporterOptions;
-  readonly #pending = new Map<string, Pending>();
+/** Coalescing, retrying sender of status reports (AssignmentStatus by default). */
+export class StatusReporter<S = AssignmentStatus> {
+  readonly #o: StatusReporterOptions<S>;
+  readonly #pending = new Map<string, Pending<S>>();
   readonly #notFoundLogged = new Set<string>();
   readonly #background = new BackgroundLoop((signal) => this.#run(signal));
   #seq = 0;
   #counters = { delivered: 0, failures: 0 };
   #lastError: { code: string; message: string } | null = null;
 
-  constructor(o: StatusReporterOptions) {
+  constructor(o: StatusReporterOptions<S>) {
     this.#o = o;
   }
 
@@ -57,7 +59,7 @@ export class StatusReporter {
   }
 
   /** Queues `status` as the latest state of `deploymentId`, replacing an undelivered one. */
-  update(deploymentId: string, status: AssignmentStatus): void {
+  update(deploymentId: string, status: S): void {
     // Re-inserted at the end, so one deployment's stream of updates cannot starve the others.
     this.#pending.delete(deploymentId);
     this.#pending.set(deploymentId, { status, seq: ++this.#seq });
@@ -97,6 +99,7 @@ export class StatusReporter {
           );
         }
         if (this.#pending.get(deploymentId)?.seq === seq) this.#pending.delete(deploymentId);
+        this.#o.onDelivered?.(deploymentId, status, outcome);
       } catch (err) {
         if (signal.aborted) break;
         const code = codeOf(err);

@@ -18,6 +18,14 @@ export interface TestDriverOptions {
   failStarts?: number;
   /** Emit a batch with an invalid device id once, after this many good batches. */
   badBatchAfter?: number;
+  /** Throw from a timer callback (an uncaught exception) after this many batches. */
+  throwInTimerAfter?: number;
+  /** `start` never resolves. */
+  hangStart?: boolean;
+  /** `stop` never resolves. */
+  hangStop?: boolean;
+  /** Go silent (no more batches, no fault) after this many batches. */
+  stallAfter?: number;
 }
 
 /** Shared across instances so a test can see restarts of a fresh instance. */
@@ -62,16 +70,24 @@ export class TestDriver extends EventEmitter implements Driver {
       stats.failedStarts++;
       throw new Error('sensor bus not ready');
     }
+    if (this.#o.hangStart) await new Promise(() => {});
     if (this.#timer) return;
     this.#timer = setInterval(() => this.#tick(stats), this.#o.intervalMs ?? 20);
   }
 
   async stop(): Promise<void> {
+    if (this.#o.hangStop) await new Promise(() => {});
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
   }
 
   #tick(stats: { batches: number }): void {
+    if (this.#o.stallAfter !== undefined && this.#count >= this.#o.stallAfter) return;
+    if (this.#o.throwInTimerAfter !== undefined && this.#count === this.#o.throwInTimerAfter) {
+      setTimeout(() => {
+        throw new Error('driver bug in a timer callback');
+      }, 0);
+    }
     stats.batches++;
     const n = ++this.#count;
     const time = Date.now();

@@ -12,6 +12,8 @@ import {
   errorMessage,
   formatTopic,
   type Logger,
+  OPERATIONS_REVISION,
+  OTA_REVISION,
   REBIRTH,
   SPOOL_ACK,
   SPOOL_ID,
@@ -91,6 +93,10 @@ export interface UplinkEvents {
   hubState: [online: boolean];
   /** NCMD ASSIGNMENTS_REVISION: the hub changed this node's algorithm assignments (null: no usable revision). */
   assignmentsRevision: [revision: number | null];
+  /** NCMD OPERATIONS_REVISION: the hub has new remote operations for this node. */
+  operationsRevision: [revision: number | null];
+  /** NCMD OTA_REVISION: the hub changed this node's OTA document. */
+  otaRevision: [revision: number | null];
 }
 
 /** MQTT keepalive, seconds: the broker fires the Will after 1.5× this without traffic. */
@@ -526,6 +532,14 @@ export class SparkplugUplink extends EventEmitter<UplinkEvents> {
         const revision = typeof m.value === 'number' && Number.isFinite(m.value) ? m.value : null;
         this.#log.info({ revision }, 'hub changed the assignments');
         this.emit('assignmentsRevision', revision);
+      } else if (name === OPERATIONS_REVISION) {
+        const revision = typeof m.value === 'number' && Number.isFinite(m.value) ? m.value : null;
+        this.#log.info({ revision }, 'hub has new operations');
+        this.emit('operationsRevision', revision);
+      } else if (name === OTA_REVISION) {
+        const revision = typeof m.value === 'number' && Number.isFinite(m.value) ? m.value : null;
+        this.#log.info({ revision }, 'hub changed the OTA document');
+        this.emit('otaRevision', revision);
       } else if (name === BD_SEQ) {
         this.#log.debug('ignoring bdSeq in NCMD');
       } else this.#log.debug({ metric: name }, 'ignoring unsupported NCMD metric');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { hardwareShortfall } from '../deployments/scheduling.ts';
 import { canaryCount, DEFAULT_GATE, nextStep, type RolloutNode, type RolloutSnapshot } from './rollout.ts';
-import { hardwareShortfall } from './scheduling.ts';
 
 const node = (
   nodeId: string,

@@ -1,7 +1,8 @@
 /**
  * The staged rollout as a pure state machine: given a deployment and its nodes,
  * what happens next. The deployment service applies the step in a transaction and
- * asks again until nothing is left to do.
+ * asks again until nothing is left to do. OTA campaigns (cloud-hub/src/ota) run on
+ * the same machine with their own node states, described by a `RolloutVocabulary`.
  *
  *   canary ──gate passed──▶ rolling ──all active──▶ completed
  *     │ failures > maxFailed, gate timeout           │
@@ -61,8 +62,32 @@ const UNFINISHED_STATES: ReadonlySet<NodeRolloutState> = new Set([
   'loading',
 ]);
 
-/** Node states that take no part in the rollout any more. */
-const OUT_STATES: ReadonlySet<NodeRolloutState> = new Set(['refused', 'superseded', 'cancelled']);
+/** Node states that take no part in the rollout any more (the hub's own, the same for every rollout). */
+const OUT_STATES: ReadonlySet<string> = new Set(['refused', 'superseded', 'cancelled']);
+
+/**
+ * What the state machine needs to know about the node states of one kind of rollout.
+ * Every rollout shares the hub's own node states `pending`, `refused`, `superseded`
+ * and `cancelled`; the rest are what its nodes report.
+ */
+export interface RolloutVocabulary<S extends string> {
+  /** The state of a node that succeeded (`active`, `healthy`): the gate counts these. */
+  success: S;
+  /** States in which the node holds the assignment (it is in its document). */
+  assigned: ReadonlySet<S>;
+  /** States still on their way to `success`, `pending` included. */
+  unfinished: ReadonlySet<S>;
+  /** Final failure states, counted in the completion reason. */
+  failures: ReadonlySet<S>;
+}
+
+/** The vocabulary of algorithm deployments. */
+export const DEPLOYMENT_ROLLOUT: RolloutVocabulary<NodeRolloutState> = {
+  success: 'active',
+  assigned: ASSIGNED_STATES,
+  unfinished: UNFINISHED_STATES,
+  failures: new Set(['rolled-back']),
+};
 
 /** When the canary may open the rollout to every node. */
 export interface RolloutGate {
@@ -80,10 +105,10 @@ export const DEFAULT_GATE: RolloutGate = { minActiveShare: 1, maxFailed: 0, time
 export const DEFAULT_CANARY_SHARE = 0.1;
 
 /** One node as the state machine sees it. */
-export interface RolloutNode {
+export interface RolloutNode<S extends string = NodeRolloutState> {
   nodeId: string;
   canary: boolean;
-  state: NodeRolloutState;
+  state: S;
   /** It failed and no resume has acknowledged the failure yet. */
   failed: boolean;
   /** A failure that a resume acknowledged: it no longer counts, not even in the gate. */
@@ -91,14 +116,18 @@ export interface RolloutNode {
   reason: string | null;
 }
 
-/** A deployment as the state machine sees it. */
-export interface RolloutSnapshot {
-  state: DeploymentState;
+/**
+ * A deployment (or campaign) as the state machine sees it. Only the states `canary`,
+ * `rolling`, `paused`, `completed` and `superseded` have steps; any other (rolled
+ * back, cancelled, aborted) is final.
+ */
+export interface RolloutSnapshot<S extends string = NodeRolloutState, D extends string = DeploymentState> {
+  state: D;
   stage: RolloutStage;
   stageStartedAt: number;
   canaryShare: number;
   gate: RolloutGate;
-  nodes: RolloutNode[];
+  nodes: Array<RolloutNode<S>>;
 }
 
 /** What happens next. */
@@ -125,8 +154,20 @@ export function pickCanary(nodeIds: readonly string[], share: number): string[] 
 }
 
 /** The next step of a deployment, or `none`. */
-export function nextStep(s: RolloutSnapshot, now: number): RolloutStep {
-  const holding = s.nodes.filter((n) => ASSIGNED_STATES.has(n.state) || n.state === 'pending');
+export function nextStep(s: RolloutSnapshot, now: number): RolloutStep;
+/** The next step of a rollout whose node states `vocabulary` describes, or `none`. */
+export function nextStep<S extends string, D extends string>(
+  s: RolloutSnapshot<S, D>,
+  now: number,
+  vocabulary: RolloutVocabulary<S>,
+): RolloutStep;
+export function nextStep(
+  s: RolloutSnapshot<string, string>,
+  now: number,
+  vocabulary: RolloutVocabulary<string> = DEPLOYMENT_ROLLOUT,
+): RolloutStep {
+  const v = vocabulary;
+  const holding = s.nodes.filter((n) => v.assigned.has(n.state) || n.state === 'pending');
   const superseded = s.nodes.filter((n) => n.state === 'superseded');
   if (s.state === 'superseded')
     return holding.length > 0
@@ -158,9 +199,9 @@ export function nextStep(s: RolloutSnapshot, now: number): RolloutStep {
       return { kind: 'new-canary', nodeIds, reason: `no canary node left; new canary ${nodeList(nodeIds)}` };
     }
     if (canary.length > 0) {
-      const active = canary.filter((n) => n.state === 'active').length;
+      const active = canary.filter((n) => n.state === v.success).length;
       const needed = Math.ceil(s.gate.minActiveShare * canary.length - 1e-9);
-      const tally = `${active} of ${canary.length} canary node(s) active (${needed} needed), ${failed.length} failed`;
+      const tally = `${active} of ${canary.length} canary node(s) ${v.success} (${needed} needed), ${failed.length} failed`;
       if (active < needed) {
         if (now - s.stageStartedAt < s.gate.timeoutMs) return { kind: 'none' };
         return {
@@ -176,18 +217,18 @@ export function nextStep(s: RolloutSnapshot, now: number): RolloutStep {
     }
   }
 
-  if (s.nodes.some((n) => UNFINISHED_STATES.has(n.state))) return { kind: 'none' };
-  const active = s.nodes.filter((n) => n.state === 'active').length;
+  if (s.nodes.some((n) => v.unfinished.has(n.state))) return { kind: 'none' };
+  const active = s.nodes.filter((n) => n.state === v.success).length;
   if (active === 0)
     return { kind: 'pause', reason: 'no target node runs it: every node failed, was refused or taken over' };
-  const rolledBack = s.nodes.filter((n) => n.state === 'rolled-back').length;
-  return {
-    kind: 'complete',
-    reason: `${active} node(s) active${rolledBack > 0 ? `, ${rolledBack} rolled back` : ''}`,
-  };
+  const failures = [...v.failures].flatMap((state) => {
+    const count = s.nodes.filter((n) => n.state === state).length;
+    return count > 0 ? [`, ${count} ${state.replace('-', ' ')}`] : [];
+  });
+  return { kind: 'complete', reason: `${active} node(s) ${v.success}${failures.join('')}` };
 }
 
-function isCanary(s: RolloutSnapshot, nodeId: string): boolean {
+function isCanary(s: RolloutSnapshot<string, string>, nodeId: string): boolean {
   return s.nodes.some((n) => n.nodeId === nodeId && n.canary);
 }
 
